@@ -1,0 +1,415 @@
+"""The call engine: SIP endpoint + RTP sockets + the shared media clock, turned into Call objects.
+
+Inbound INVITEs become ``Call`` objects handed to an application coroutine (the demo, a flow);
+``dial`` places outbound calls on the same machinery (the test caller, callbacks, agents).
+One task per call; a failing application ends its own call with BYE and a log line, nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from ivr.call.call import Call, CallInfo
+from ivr.logs import get_logger
+from ivr.media.stream import MediaStream
+from ivr.net.media_clock import MediaClock
+from ivr.net.rtp_transport import RtpPortAllocator, RtpSocket
+from ivr.net.sip_endpoint import SipEndpoint
+from ivr.sip import events as ev
+from ivr.sip.message import SipParseError, SipRequest
+from ivr.sip.sdp import Codec, Negotiated, audio_media, build_answer, build_sdp, negotiate, parse_sdp
+from ivr.sip.uri import parse_name_addr
+from ivr.sip.useragent import UserAgent, UserAgentConfig
+
+IncomingHandler = Callable[[Call], Awaitable[None]]
+log = get_logger(component="engine")
+
+OFFER_CODECS = [Codec(0, "PCMU", 8000), Codec(8, "PCMA", 8000)]
+DTMF_PAYLOAD_TYPE = 101
+# Test and lab aid: a caller may ask us to ring this long before answering (CANCEL tests).
+ANSWER_DELAY_HEADER = "X-IVR-Answer-Delay"
+MAX_ANSWER_DELAY = 30.0
+
+
+class DialFailed(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class EngineConfig:
+    host: str = "127.0.0.1"
+    port: int = 5060
+    tcp: bool = False
+    advertised_host: str | None = None  # address put into SDP/Contact when bound to 0.0.0.0
+    rtp_low: int = 20000
+    rtp_high: int = 30000
+    user: str = "ivr"
+    codecs: tuple[str, ...] = ("PCMU", "PCMA")
+    inband_dtmf: bool = True
+    max_calls: int | None = None
+
+
+@dataclass
+class _Leg:
+    call_id: str
+    rtp: RtpSocket
+    media: MediaStream
+    call: Call | None = None
+    clock_key: int | None = None
+    task: asyncio.Task[None] | None = None
+    confirmed: asyncio.Event = field(default_factory=asyncio.Event)
+    answered: asyncio.Future[bytes] | None = None
+    sdp_version: int = 1
+    session_id: int = field(default_factory=lambda: random.getrandbits(31))
+
+
+class Engine:
+    def __init__(self, config: EngineConfig, on_incoming: IncomingHandler | None = None) -> None:
+        self.config = config
+        self.on_incoming = on_incoming
+        self.draining = False
+        self.counters: dict[str, int] = {}
+        self._legs: dict[str, _Leg] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._endpoint: SipEndpoint | None = None
+        self._clock: MediaClock | None = None
+        self._ports: RtpPortAllocator | None = None
+        self._registration: asyncio.Future[ev.RegistrationChanged] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> tuple[str, int]:
+        c = self.config
+        loop = asyncio.get_running_loop()
+        self._clock = MediaClock(loop)
+        self._ports = RtpPortAllocator(c.host, c.rtp_low, c.rtp_high)
+        ua_config = UserAgentConfig(
+            host=self.advertised_host, port=c.port, user=c.user, max_calls=c.max_calls
+        )
+        self._endpoint = SipEndpoint(UserAgent(ua_config), self._on_event)
+        address = await self._endpoint.start(c.host, c.port, tcp=c.tcp)
+        # Port 0 asks the OS for one: the core must put the real one into Via and Contact.
+        ua_config.port = address[1]
+        log.info("listening", host=address[0], port=address[1], tcp=c.tcp)
+        return address
+
+    @property
+    def advertised_host(self) -> str:
+        c = self.config
+        if c.advertised_host:
+            return c.advertised_host
+        return "127.0.0.1" if c.host in ("0.0.0.0", "") else c.host
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._legs)
+
+    @property
+    def clock(self) -> MediaClock:
+        assert self._clock is not None, "engine not started"
+        return self._clock
+
+    @property
+    def endpoint(self) -> SipEndpoint:
+        assert self._endpoint is not None, "engine not started"
+        return self._endpoint
+
+    async def stop(self, drain_timeout: float = 5.0) -> None:
+        """Refuse new calls (503), let running ones finish for ``drain_timeout``, then end them."""
+        self.draining = True
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=drain_timeout)
+        for leg in list(self._legs.values()):
+            if leg.call is not None:
+                leg.call.hangup("server shutting down")
+            else:
+                self._act(lambda now, cid=leg.call_id: self.endpoint.ua.hangup(cid, now))
+                self._release(leg)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=1.0)
+        if self._endpoint is not None:
+            # Give the BYEs a moment on the wire before the socket closes.
+            await asyncio.sleep(0.05)
+            self._endpoint.close()
+
+    async def register(
+        self, registrar: tuple[str, int], user: str, domain: str, password: str, expires: int = 300
+    ) -> ev.RegistrationChanged:
+        self._registration = asyncio.get_running_loop().create_future()
+        self._act(lambda now: self.endpoint.ua.register(registrar, user, domain, password, expires, now))
+        return await asyncio.wait_for(self._registration, 35)
+
+    # -- outbound ---------------------------------------------------------------------------------
+
+    async def dial(
+        self,
+        target: str,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+        proxy: tuple[str, int] | None = None,
+        from_user: str | None = None,
+        record: bool = False,
+        timeout: float = 40.0,
+    ) -> Call:
+        """Call ``target``; returns the answered Call, or raises DialFailed."""
+        rtp = await self._open_rtp()
+        media = MediaStream("PCMU", DTMF_PAYLOAD_TYPE, None, record=record, inband_dtmf=self.config.inband_dtmf)
+        leg = _Leg("", rtp, media)
+        offer = build_sdp(
+            self.advertised_host, rtp.port, OFFER_CODECS, DTMF_PAYLOAD_TYPE, "sendrecv", leg.session_id, 1
+        )
+        loop = asyncio.get_running_loop()
+        leg.answered = loop.create_future()
+        try:
+            call_id = str(
+                self._act(
+                    lambda now: self.endpoint.ua.invite(
+                        target, offer, now, from_user=from_user, headers=headers, proxy=proxy
+                    )
+                )
+            )
+        except SipParseError as exc:
+            rtp.close()
+            raise DialFailed(400, f"bad target {target!r}: {exc.reason}") from exc
+        leg.call_id = call_id
+        self._legs[call_id] = leg
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(leg.answered), timeout)
+        except TimeoutError:
+            self._act(lambda now: self.endpoint.ua.hangup(call_id, now))
+            self._release(leg)
+            raise DialFailed(408, "no answer") from None
+        except DialFailed:
+            self._release(leg)
+            raise
+        negotiated = self._negotiate(answer)
+        if negotiated is None:
+            self._act(lambda now: self.endpoint.ua.hangup(call_id, now))
+            self._release(leg)
+            raise DialFailed(488, "answer has no usable audio")
+        self._apply(leg, negotiated)
+        info = CallInfo(call_id, "outbound", self.config.user, target, (negotiated.remote_address, negotiated.remote_port))
+        return self._attach_call(leg, info)
+
+    # -- SIP events -------------------------------------------------------------------------------
+
+    def _on_event(self, event: object) -> None:
+        name = type(event).__name__
+        self.counters[name] = self.counters.get(name, 0) + 1
+        match event:
+            case ev.IncomingCall():
+                self._spawn(self._accept(event))
+            case ev.CallCancelled(call_id=call_id):
+                self._end_leg(call_id, "cancelled")
+            case ev.CallConfirmed(call_id=call_id):
+                leg = self._legs.get(call_id)
+                if leg is not None:
+                    leg.confirmed.set()
+            case ev.ReInviteReceived():
+                self._on_reinvite(event)
+            case ev.CallEnded(call_id=call_id, reason=reason):
+                self._end_leg(call_id, reason)
+            case ev.OutgoingAnswered(call_id=call_id, answer_sdp=sdp):
+                leg = self._legs.get(call_id)
+                if leg is not None and leg.answered is not None and not leg.answered.done():
+                    leg.answered.set_result(sdp)
+            case ev.OutgoingFailed(call_id=call_id, status=status, reason=reason):
+                leg = self._legs.get(call_id)
+                if leg is not None and leg.answered is not None and not leg.answered.done():
+                    leg.answered.set_exception(DialFailed(status, reason))
+            case ev.RegistrationChanged():
+                log.info("registration", aor=event.aor, registered=event.registered, status=event.status)
+                if self._registration is not None and not self._registration.done():
+                    self._registration.set_result(event)
+            case ev.MessageDropped(reason=reason):
+                log.debug("sip message dropped", reason=reason)
+            case _:
+                pass
+
+    async def _accept(self, event: ev.IncomingCall) -> None:
+        call_id = event.call_id
+        ua = self.endpoint.ua
+        if self.draining or self.on_incoming is None:
+            self._act(lambda now: ua.reject(call_id, 503, now, "Service Unavailable"))
+            return
+        offer = self._parse_offer(event.offer_sdp)
+        negotiated = self._negotiate(event.offer_sdp) if offer is not None else None
+        if event.offer_sdp is not None and negotiated is None:
+            self._act(lambda now: ua.reject(call_id, 488, now, "Not Acceptable Here"))
+            return
+        try:
+            rtp = await self._open_rtp()
+        except RuntimeError:
+            self._act(lambda now: ua.reject(call_id, 503, now, "No media ports"))
+            return
+        media = MediaStream("PCMU", DTMF_PAYLOAD_TYPE, None, inband_dtmf=self.config.inband_dtmf)
+        leg = _Leg(call_id, rtp, media, task=asyncio.current_task())  # type: ignore[arg-type]
+        self._legs[call_id] = leg
+        if negotiated is not None:
+            self._apply(leg, negotiated)
+        delay = _answer_delay(event.request)
+        if delay > 0:
+            self._act(lambda now: ua.send_provisional(call_id, 180, now))
+            await asyncio.sleep(delay)
+            if call_id not in self._legs:
+                return  # cancelled while ringing
+        if offer is not None and negotiated is not None:
+            answer = build_answer(offer, negotiated, self.advertised_host, rtp.port, leg.session_id, 1)
+        else:
+            # No offer in the INVITE (RFC 3264 §5 late offer): we offer in the 200; symmetric RTP
+            # latches to the caller's media once it arrives.
+            answer = build_sdp(
+                self.advertised_host, rtp.port, OFFER_CODECS, DTMF_PAYLOAD_TYPE, "sendrecv", leg.session_id, 1
+            )
+        self._act(lambda now: ua.answer(call_id, answer, now))
+        info = CallInfo(
+            call_id,
+            "inbound",
+            _user_of(event.request.headers.get("From")),
+            _user_of(event.request.headers.get("To")),
+            event.remote_addr,
+            {name: value for name, value in event.request.headers.items() if name.lower().startswith("x-")},
+        )
+        call = self._attach_call(leg, info)
+        assert self.on_incoming is not None
+        await self._run_application(call)
+
+    async def _run_application(self, call: Call) -> None:
+        assert self.on_incoming is not None
+        try:
+            await self.on_incoming(call)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            call.log.exception("application failed; ending the call")
+        finally:
+            if call.active:
+                call.hangup("application finished")
+
+    def _on_reinvite(self, event: ev.ReInviteReceived) -> None:
+        leg = self._legs.get(event.call_id)
+        ua = self.endpoint.ua
+        offer = self._parse_offer(event.offer_sdp)
+        negotiated = self._negotiate(event.offer_sdp) if offer is not None else None
+        if leg is None or offer is None or negotiated is None:
+            # RFC 3261 §14.2: a declined re-INVITE leaves the session as it was.
+            self._act(lambda now: ua.answer_reinvite(event.call_id, None, now))
+            return
+        self._apply(leg, negotiated)
+        leg.sdp_version += 1
+        answer = build_answer(offer, negotiated, self.advertised_host, leg.rtp.port, leg.session_id, leg.sdp_version)
+        self._act(lambda now: ua.answer_reinvite(event.call_id, answer, now))
+        log.info("re-INVITE accepted", call_id=event.call_id, codec=negotiated.codec.name, direction=negotiated.direction)
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _act(self, action: Callable[[float], object]) -> object:
+        return self.endpoint.act(action)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _open_rtp(self) -> RtpSocket:
+        assert self._ports is not None
+        return await self._ports.open()
+
+    @staticmethod
+    def _parse_offer(sdp: bytes | None):  # type: ignore[no-untyped-def]
+        if not sdp:
+            return None
+        try:
+            return parse_sdp(sdp)
+        except SipParseError:
+            return None
+
+    def _negotiate(self, sdp: bytes | None) -> Negotiated | None:
+        parsed = self._parse_offer(sdp)
+        if parsed is None:
+            return None
+        media = audio_media(parsed)
+        return negotiate(media, self.config.codecs) if media is not None else None
+
+    def _apply(self, leg: _Leg, negotiated: Negotiated) -> None:
+        remote = (negotiated.remote_address, negotiated.remote_port)
+        leg.media.set_remote(remote, negotiated.codec.name, negotiated.dtmf_payload_type, negotiated.direction)
+
+    def _attach_call(self, leg: _Leg, info: CallInfo) -> Call:
+        call = Call(info, leg.media, lambda: self._hangup_leg(leg.call_id))
+        leg.call = call
+        media, rtp = leg.media, leg.rtp
+        loop = asyncio.get_running_loop()
+
+        def on_datagram(data: bytes, addr: tuple[str, int]) -> None:
+            events = media.receive(data, addr, loop.time())
+            if events:
+                call.on_media_events(events)
+
+        def tick(now: float) -> None:
+            packet = media.tick(now)
+            if packet is not None:
+                target = media.send_address
+                if target is not None:
+                    rtp.sendto(packet, target)
+            events = media.pop_events()
+            if events:
+                call.on_media_events(events)
+
+        rtp.on_datagram = on_datagram
+        leg.clock_key = self.clock.add(tick)
+        call.log.info("call up", direction=info.direction, caller=info.caller, called=info.called)
+        return call
+
+    def _hangup_leg(self, call_id: str) -> None:
+        leg = self._legs.get(call_id)
+        self._act(lambda now: self.endpoint.ua.hangup(call_id, now))
+        if leg is not None:
+            self._release(leg)
+
+    def _end_leg(self, call_id: str, reason: str) -> None:
+        leg = self._legs.get(call_id)
+        if leg is None:
+            return
+        if leg.call is not None:
+            leg.call.on_remote_ended(reason)
+        if leg.answered is not None and not leg.answered.done():
+            leg.answered.set_exception(DialFailed(487, reason))
+        if leg.task is not None and not leg.task.done() and leg.call is None:
+            leg.task.cancel()  # still ringing (answer delay): nothing to run any more
+        self._release(leg)
+
+    def _release(self, leg: _Leg) -> None:
+        self._legs.pop(leg.call_id, None)
+        if leg.clock_key is not None:
+            self.clock.remove(leg.clock_key)
+            leg.clock_key = None
+        leg.rtp.close()
+
+
+def _answer_delay(request: SipRequest) -> float:
+    value = request.headers.get(ANSWER_DELAY_HEADER)
+    if value is None:
+        return 0.0
+    with contextlib.suppress(ValueError):
+        return min(max(int(value) / 1000.0, 0.0), MAX_ANSWER_DELAY)
+    return 0.0
+
+
+def _user_of(header: str | None) -> str:
+    if not header:
+        return ""
+    try:
+        uri = parse_name_addr(header).uri
+    except SipParseError:
+        return ""
+    return uri.user or uri.host

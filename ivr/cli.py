@@ -1,0 +1,164 @@
+"""Command line: ``ivr serve``, ``ivr call``, ``ivr demo``.
+
+Options map one to one onto ``EngineConfig`` fields, so what can be configured is visible here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+
+from ivr.call.engine import Engine, EngineConfig
+from ivr.logs import configure_logging, get_logger
+
+DEFAULT_CACHE = Path("audio") / "cache"
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    try:
+        low, high = (int(part) for part in text.split("-", 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW-HIGH, got {text!r}") from None
+    if not (1024 <= low < high <= 65535):
+        raise argparse.ArgumentTypeError(f"port range {text!r} must lie within 1024-65535")
+    return low, high
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    parser.add_argument("--log-format", default="console", choices=["console", "json"])
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="rendered/converted prompts")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ivr", description="A callback-first IVR on plain SIP/RTP.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="answer calls")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (SIP and RTP)")
+    serve.add_argument("--port", type=int, default=5060, help="SIP port (UDP, and TCP with --tcp)")
+    serve.add_argument("--tcp", action="store_true", help="also accept SIP over TCP")
+    serve.add_argument("--advertise", default=None, help="address to put in SDP/Contact (behind NAT, or 0.0.0.0)")
+    serve.add_argument("--rtp-ports", type=_port_range, default=(20000, 30000), metavar="LOW-HIGH")
+    serve.add_argument("--max-calls", type=int, default=None, help="answer 503 beyond this many calls")
+    serve.add_argument("--register", default=None, metavar="SIP-URI",
+                       help="register as this AOR at its host, e.g. sip:ivr@pbx.example:5060")
+    serve.add_argument("--password", default=None, help="digest password for --register")
+    serve.add_argument("--drain-timeout", type=float, default=30.0, help="seconds calls may finish on SIGTERM")
+    _add_common(serve)
+
+    call = commands.add_parser("call", help="place a scripted call and report what happened")
+    call.add_argument("target", help="SIP URI to call, e.g. sip:ivr@127.0.0.1:5060")
+    call.add_argument("--keys", action="append", default=[], metavar="SEC:DIGITS",
+                      help="press keys (RFC 4733) SEC seconds after the answer; repeatable")
+    call.add_argument("--say", action="append", default=[], metavar="SEC:TEXT", help="speak TEXT (TTS)")
+    call.add_argument("--play", action="append", default=[], metavar="SEC:WAV", help="send a WAV file")
+    call.add_argument("--hangup", type=float, default=None, metavar="SEC", help="hang up SEC after the answer")
+    call.add_argument("--language", default="en")
+    call.add_argument("--max-duration", type=float, default=60.0)
+    call.add_argument("--record", type=Path, default=None, help="write what was heard to this WAV")
+    call.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
+    call.add_argument("--local-port", type=int, default=0)
+    _add_common(call)
+
+    demo = commands.add_parser("demo", help="run the IVR on loopback and call it, offline")
+    _add_common(demo)
+    demo.set_defaults(log_level="warning")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level, args.log_format)
+    if args.command == "serve":
+        return asyncio.run(_serve(args))
+    if args.command == "call":
+        return asyncio.run(_call(args))
+    if args.command == "demo":
+        from ivr.demo import main_demo
+
+        return main_demo(args.cache_dir)
+    return 2
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from ivr.demo import digit_application
+    from ivr.speech.prompts import PromptLibrary
+
+    log = get_logger()
+    low, high = args.rtp_ports
+    prompts = PromptLibrary(args.cache_dir)
+    config = EngineConfig(
+        host=args.host, port=args.port, tcp=args.tcp, advertised_host=args.advertise,
+        rtp_low=low, rtp_high=high, max_calls=args.max_calls,
+    )  # fmt: skip
+    engine = Engine(config, digit_application(prompts))
+    await engine.start()
+    if args.register:
+        await _register(engine, args.register, args.password or "", log)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down", active_calls=engine.active_calls)
+    await engine.stop(drain_timeout=args.drain_timeout)
+    return 0
+
+
+async def _register(engine: Engine, aor: str, password: str, log: object) -> None:
+    from ivr.sip.uri import parse_uri
+
+    uri = parse_uri(aor)
+    registrar = (uri.host, uri.port or 5060)
+    result = await engine.register(registrar, uri.user or engine.config.user, uri.host, password)
+    if not result.registered:
+        get_logger().error("registration failed", aor=aor, status=result.status)
+
+
+async def _call(args: argparse.Namespace) -> int:
+    from ivr.caller import Action, parse_timed, place_call, write_wav
+    from ivr.speech.prompts import PromptLibrary
+
+    try:
+        actions = [parse_timed("keys", k) for k in args.keys]
+        actions += [parse_timed("say", s) for s in args.say]
+        actions += [parse_timed("play", p) for p in args.play]
+    except ValueError as exc:
+        print(f"ivr call: {exc}", file=sys.stderr)
+        return 2
+    if args.hangup is not None:
+        actions.append(Action(args.hangup, "hangup"))
+    headers = []
+    for item in args.header:
+        name, sep, value = item.partition(":")
+        if not sep:
+            print(f"ivr call: header must be NAME:VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        headers.append((name.strip(), value.strip()))
+    engine = Engine(EngineConfig(host="127.0.0.1", port=args.local_port, user="caller", rtp_low=41000, rtp_high=41998))
+    await engine.start()
+    try:
+        report = await place_call(
+            engine, args.target, actions, PromptLibrary(args.cache_dir),
+            language=args.language, max_duration=args.max_duration, headers=headers,
+        )  # fmt: skip
+    finally:
+        await engine.stop(drain_timeout=1.0)
+    for line in report.lines():
+        print(line)
+    if report.answered:
+        print(f"answered in {1000 * (report.setup_seconds or 0):.1f} ms; lasted {report.duration:.2f}s; ended by {report.ended_by}")
+    if args.record is not None and report.recording is not None:
+        write_wav(args.record, report.recording)
+        print(f"recording written to {args.record}")
+    return 0 if report.answered else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""A small fixed-depth jitter buffer, driven by the 20 ms media clock.
+
+Theory of operation
+-------------------
+Packets are pushed as they arrive (in any order); the media clock pops exactly one frame per 20 ms
+tick.  The buffer holds back playout until `depth_frames` packets are queued (the prefill), then
+plays sequence numbers in order:
+
+- the next expected packet is there: it is returned;
+- it is missing but later packets are queued: it is declared lost, `None` is returned (the caller
+  conceals or plays silence) and playout moves on, so one lost packet costs one frame, never a stall;
+- nothing at all is queued: an underrun (the sender paused, e.g. silence suppression, an RFC 4733
+  event, or hold); playout stops and prefills again when packets return, without counting loss.
+
+Arriving packets are classified against a 64-packet replay window behind the highest sequence number
+seen (the same bitmap idea as RFC 3711 §3.3.2): a packet already received is a duplicate; one whose
+turn has already passed is late and dropped; one older than the highest but still playable counts as
+reordered.  A jump of more than `RESET_JUMP` sequence numbers in either direction means the sender
+restarted (or changed SSRC without our noticing) and the buffer resets rather than waiting for a
+sequence number that will never come (RFC 3550 A.1 treats such jumps as a restart, too).
+
+Sequence numbers used by packets that carry no audio (RFC 4733 events share the audio sequence
+space of the same SSRC) are pushed with `payload=None`: they play out as a silent frame but are not
+counted as loss.
+
+Time is only ever passed in; `now` feeds the RFC 3550 §6.4.1 interarrival jitter estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .rtp import seq_diff, ts_diff
+
+__all__ = ["JitterBuffer", "JitterStats"]
+
+RESET_JUMP = 100
+_WINDOW = 64
+_WINDOW_MASK = (1 << _WINDOW) - 1
+
+
+@dataclass(slots=True)
+class JitterStats:
+    received: int = 0
+    lost: int = 0
+    late: int = 0
+    duplicate: int = 0
+    reordered: int = 0
+    overflow: int = 0
+    underruns: int = 0
+    resets: int = 0
+    jitter: float = 0.0  # RFC 3550 §6.4.1 interarrival jitter, in timestamp units
+
+
+class JitterBuffer:
+    """Reorders RTP payloads by sequence number; `pop_frame()` once per 20 ms tick."""
+
+    def __init__(self, depth_frames: int = 3, max_frames: int = 50, clock_rate: int = 8000) -> None:
+        if depth_frames < 1:
+            raise ValueError("depth_frames must be at least 1")
+        if max_frames < depth_frames:
+            raise ValueError("max_frames must be at least depth_frames")
+        self.depth_frames = depth_frames
+        self.max_frames = max_frames
+        self.clock_rate = clock_rate
+        self.stats = JitterStats()
+        self._frames: dict[int, bytes | None] = {}
+        self._next_seq: int | None = None  # the sequence number the next pop plays
+        self._highest: int | None = None  # highest sequence number received
+        self._window = 0  # bit i set: sequence number highest - i has been received
+        self._playing = False
+        self._popped = False  # has playout consumed a slot since the last reset?
+        self._prev_arrival: float | None = None
+        self._prev_timestamp = 0
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    @property
+    def playing(self) -> bool:
+        return self._playing
+
+    def reset(self) -> None:
+        """Forget every packet and sequence state (new SSRC, re-INVITE); statistics are kept."""
+        self._frames.clear()
+        self._next_seq = None
+        self._highest = None
+        self._window = 0
+        self._playing = False
+        self._popped = False
+        self._prev_arrival = None
+        self.stats.resets += 1
+
+    def push(self, seq: int, timestamp: int, payload: bytes | None, now: float) -> None:
+        """Accept one packet.  `payload=None` marks a sequence number that carries no audio."""
+        stats = self.stats
+        if self._highest is None or abs(seq_diff(seq, self._highest)) > RESET_JUMP:
+            if self._highest is not None:
+                self.reset()
+            self._highest = seq
+            self._window = 1
+            self._next_seq = seq
+        else:
+            delta = seq_diff(seq, self._highest)
+            if delta > 0:
+                self._window = ((self._window << delta) | 1) & _WINDOW_MASK
+                self._highest = seq
+            else:
+                bit = 1 << -delta
+                if -delta >= _WINDOW or self._window & bit:
+                    stats.duplicate += 1
+                    return
+                self._window |= bit
+                assert self._next_seq is not None
+                if seq_diff(seq, self._next_seq) < 0:
+                    if self._popped:
+                        stats.late += 1
+                        return
+                    # Nothing played yet: an earlier packet overtaken in transit starts playout.
+                    self._next_seq = seq
+                stats.reordered += 1
+
+        stats.received += 1
+        self._update_jitter(timestamp, now)
+        assert self._next_seq is not None
+        ahead = seq_diff(seq, self._next_seq)
+        if ahead < 0:
+            stats.late += 1
+            return
+        if ahead >= self.max_frames:
+            # Too far ahead to hold: move playout forward, giving up the oldest slots.
+            self._advance_to((seq - self.max_frames + 1) & 0xFFFF)
+        self._frames[seq] = payload
+
+    def _advance_to(self, new_next: int) -> None:
+        assert self._next_seq is not None
+        while self._next_seq != new_next:
+            if self._frames.pop(self._next_seq, 0) == 0:
+                self.stats.lost += 1
+            else:
+                self.stats.overflow += 1
+            self._next_seq = (self._next_seq + 1) & 0xFFFF
+
+    def _update_jitter(self, timestamp: int, now: float) -> None:
+        # RFC 3550 §6.4.1 / A.8: J += (|D| - J) / 16 with D the change in relative transit time.
+        arrival = now * self.clock_rate
+        if self._prev_arrival is not None:
+            d = abs((arrival - self._prev_arrival) - ts_diff(timestamp, self._prev_timestamp))
+            self.stats.jitter += (d - self.stats.jitter) / 16.0
+        self._prev_arrival = arrival
+        self._prev_timestamp = timestamp
+
+    def pop_frame(self) -> bytes | None:
+        """The next payload in sequence, or None (prefilling, lost, underrun or no-audio slot)."""
+        frames = self._frames
+        if not self._playing:
+            if len(frames) < self.depth_frames:
+                return None
+            self._playing = True
+        if not frames:
+            self._playing = False
+            self.stats.underruns += 1
+            return None
+        seq = self._next_seq
+        assert seq is not None
+        self._popped = True
+        self._next_seq = (seq + 1) & 0xFFFF
+        if seq in frames:
+            return frames.pop(seq)
+        self.stats.lost += 1
+        return None

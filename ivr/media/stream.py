@@ -1,0 +1,318 @@
+"""MediaStream: the sans-IO RTP endpoint of one call.
+
+The shell feeds datagrams in with `receive(data, addr, now)` and calls `tick(now)` once per 20 ms
+from the shared media clock; `tick` returns the datagram to send to `send_address` (or None) and
+moves the receive side on by one frame.  Nothing here reads a clock or touches a socket.
+
+Sending (RFC 3550 §5.1, RFC 3551 §4.1-4.2)
+  SSRC, first sequence number and first timestamp are random.  The sequence number grows by one
+  per packet sent; the timestamp grows by 160 per 20 ms of wall-clock time, whether or not a packet
+  went out, so the receiver sees silence gaps as timestamp jumps.  The first packet of a talkspurt
+  (after a gap, at start, after hold or an event) carries the marker bit.  RFC 4733 events pause
+  the audio: their packets share the sequence space, carry the event's start timestamp, and the
+  player resumes where it stopped once the event and a short inter-digit gap have been sent.
+
+Receiving
+  Symmetric RTP (RFC 4961): the first valid packet with a negotiated payload type latches its source
+  address, which is also where we send.  Packets from anywhere else are dropped and counted, unless
+  the latched source has been silent for `latch_timeout` seconds (NAT rebinding, media moved), in
+  which case the new source takes over.  Wrong payload types, malformed datagrams and packets while
+  inactive are counted, never raised.  A new audio SSRC resets the jitter buffer; RFC 4733 packets
+  go through the `DtmfReceiver` and are returned from `receive()` at once; audio goes through the
+  jitter buffer and comes out, decoded, on `tick()`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .dtmf import DtmfEvent, DtmfPacket, DtmfReceiver, DtmfSender, DtmfStart
+from .g711 import Codec, codec_by_name
+from .goertzel import ON_FRAMES, DtmfDetector, generate_dtmf
+from .jitter import JitterBuffer
+from .player import Player
+from .rtp import RtpPacket, RtpParseError, build_header
+
+__all__ = ["DIRECTIONS", "Address", "MediaEvent", "MediaStream", "StreamStats"]
+
+Address = tuple[str, int]
+MediaEvent = DtmfEvent | DtmfStart
+Int16Array = npt.NDArray[np.int16]
+
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")  # RFC 4566 §6, from our side
+FRAME = 160
+FRAME_SECONDS = 0.020
+DTMF_GAP_FRAMES = 2  # 40 ms pause between events, so receivers see distinct key presses
+DTMF_END_TIMEOUT = 1.0  # an event with no packet for this long has lost all its end packets
+
+
+@dataclass(slots=True)
+class StreamStats:
+    packets_sent: int = 0
+    bytes_sent: int = 0
+    packets_received: int = 0
+    bytes_received: int = 0
+    malformed: int = 0
+    wrong_payload_type: int = 0
+    foreign_source: int = 0
+    relatched: int = 0
+    ssrc_changes: int = 0
+    not_receiving: int = 0
+    dtmf_sent: int = 0
+
+
+class MediaStream:
+    """One call's RTP session: `receive()` datagrams, `tick()` every 20 ms, `player` for prompts."""
+
+    def __init__(
+        self,
+        codec: Codec | str = "PCMU",
+        dtmf_pt: int | None = 101,
+        remote: Address | None = None,
+        *,
+        direction: str = "sendrecv",
+        rng: random.Random | None = None,
+        jitter_depth: int = 3,
+        jitter_max: int = 50,
+        inband_dtmf: bool = False,
+        record: bool = False,
+        comfort_silence: bool = False,
+        latch_timeout: float = 2.0,
+        on_audio: Callable[[Int16Array], None] | None = None,
+    ) -> None:
+        # RFC 3550 §5.1: random initial values make known-plaintext attacks and collisions harder.
+        rng = rng if rng is not None else random.SystemRandom()
+        self.ssrc = rng.getrandbits(32)
+        self._seq = rng.getrandbits(16)
+        self._timestamp = rng.getrandbits(32)
+        self.codec = codec_by_name(codec) if isinstance(codec, str) else codec
+        self.dtmf_pt = dtmf_pt
+        self.remote = remote
+        self.direction = "sendrecv"
+        self._set_direction(direction)
+        self.latch_timeout = latch_timeout
+        self.on_audio = on_audio
+        self.player = Player(comfort_silence=comfort_silence)
+        self.jitter = JitterBuffer(jitter_depth, jitter_max)
+        self.stats = StreamStats()
+        self.received_frame: Int16Array | None = None  # last decoded frame; reused buffer
+
+        self._latched: Address | None = None
+        self._last_latched_rx = 0.0
+        self._remote_ssrc: int | None = None
+        self._dtmf_ssrc: int | None = None
+        self._pending: list[MediaEvent] = []  # produced by tick(), drained by pop_events()
+        self._starts: list[DtmfStart] = []
+        self._dtmf_rx = DtmfReceiver(on_start=self._starts.append)
+        self._last_dtmf_rx = 0.0
+        self._dtmf_tx = DtmfSender()
+        self._dtmf_queue: deque[DtmfPacket | None] = deque()
+        self._event_timestamp = 0
+        self._inband_tx: deque[bytes] = deque()
+        self._detector = DtmfDetector() if inband_dtmf else None
+        self._rx_buffer = np.zeros(FRAME, dtype=np.int16)
+        self._rx_timestamp = 0  # frames played out x 160, for in-band event timestamps
+        self._recording: list[Int16Array] | None = [] if record else None
+        self._last_tick: float | None = None
+        self._talkspurt = False  # True while consecutive audio packets are going out
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def _set_direction(self, direction: str) -> None:
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
+        self.direction = direction
+        self._sending = direction in ("sendrecv", "sendonly")
+        self._receiving = direction in ("sendrecv", "recvonly")
+
+    def set_remote(
+        self, addr: Address | None, codec: Codec | str, dtmf_pt: int | None, direction: str = "sendrecv"
+    ) -> None:
+        """Apply a (re-)negotiated answer: new address, codec, event payload type, hold state."""
+        new_codec = codec_by_name(codec) if isinstance(codec, str) else codec
+        if addr != self.remote:
+            self.remote = addr
+            self._latched = None  # media moved: latch afresh to whoever now sends
+        if new_codec is not self.codec:
+            self.codec = new_codec
+            self.jitter.reset()  # queued payloads are in the old encoding
+        self.dtmf_pt = dtmf_pt
+        self._set_direction(direction)
+        self._talkspurt = False
+
+    @property
+    def latched(self) -> Address | None:
+        return self._latched
+
+    @property
+    def send_address(self) -> Address | None:
+        """Where `tick()`'s packets go: the latched source (symmetric RTP), else the SDP address."""
+        return self._latched if self._latched is not None else self.remote
+
+    @property
+    def recording(self) -> bool:
+        return self._recording is not None
+
+    def start_recording(self) -> None:
+        self._recording = []
+
+    def stop_recording(self) -> Int16Array:
+        """Everything received since recording started, one frame per tick (silence where none)."""
+        frames, self._recording = self._recording or [], None
+        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+
+    def pop_events(self) -> list[MediaEvent]:
+        """Events produced by `tick()` (in-band digits, events whose end was lost)."""
+        events, self._pending = self._pending, []
+        return events
+
+    # -- receive side --------------------------------------------------------------------------
+
+    def receive(self, data: bytes, addr: Address, now: float) -> list[MediaEvent]:
+        """Take one datagram; returns DTMF events it completes or starts.  Never raises."""
+        stats = self.stats
+        stats.packets_received += 1
+        stats.bytes_received += len(data)
+        if not self._receiving:
+            stats.not_receiving += 1
+            return []
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpParseError:
+            stats.malformed += 1
+            return []
+        pt = packet.payload_type
+        is_dtmf = pt == self.dtmf_pt
+        if pt != self.codec.payload_type and not is_dtmf:
+            stats.wrong_payload_type += 1
+            return []
+
+        latched = self._latched
+        if latched is None:
+            self._latched = (addr[0], addr[1])
+        elif addr[0] != latched[0] or addr[1] != latched[1]:
+            if now - self._last_latched_rx <= self.latch_timeout:
+                stats.foreign_source += 1
+                return []
+            self._latched = (addr[0], addr[1])
+            stats.relatched += 1
+        self._last_latched_rx = now
+
+        if not is_dtmf:
+            if packet.ssrc != self._remote_ssrc:
+                if self._remote_ssrc is not None:
+                    stats.ssrc_changes += 1
+                    self.jitter.reset()
+                self._remote_ssrc = packet.ssrc
+            self.jitter.push(packet.sequence_number, packet.timestamp, packet.payload, now)
+            return []
+
+        events: list[MediaEvent] = []
+        if packet.ssrc != self._dtmf_ssrc:
+            events.extend(self._dtmf_rx.flush())
+            self._dtmf_rx.reset()
+            self._dtmf_ssrc = packet.ssrc
+        if packet.ssrc == self._remote_ssrc:
+            # RFC 4733 §2.1: events use the audio's sequence space; the slot holds no audio.
+            self.jitter.push(packet.sequence_number, packet.timestamp, None, now)
+        self._last_dtmf_rx = now
+        completed = self._dtmf_rx.feed(packet)
+        events.extend(self._starts)  # a DtmfStart comes before its own completion
+        self._starts.clear()
+        events.extend(completed)
+        return events
+
+    def _receive_tick(self, now: float) -> None:
+        payload = self.jitter.pop_frame()
+        frame: Int16Array | None = None
+        if payload is not None:
+            if len(payload) == FRAME:
+                frame = self.codec.decode_into(payload, self._rx_buffer)
+            else:
+                frame = self.codec.decode(payload)  # other packetisation: rare, allocate
+        self.received_frame = frame
+        if frame is not None and self.on_audio is not None:
+            self.on_audio(frame)
+        if self._detector is not None:
+            digit = self._detector.process(frame)
+            if digit is not None:
+                start = (self._rx_timestamp - (ON_FRAMES - 1) * FRAME) & 0xFFFF_FFFF
+                self._pending.append(DtmfEvent(digit, start, ON_FRAMES * FRAME, "inband"))
+        if self._recording is not None:
+            self._recording.append(frame.copy() if frame is not None else np.zeros(FRAME, np.int16))
+        self._rx_timestamp = (self._rx_timestamp + FRAME) & 0xFFFF_FFFF
+        if self._dtmf_rx.in_progress and now - self._last_dtmf_rx > DTMF_END_TIMEOUT:
+            self._pending.extend(self._dtmf_rx.flush())
+
+    # -- send side -----------------------------------------------------------------------------
+
+    def send_dtmf(self, digits: str, duration_ms: int = 100, volume: int = 10) -> None:
+        """Queue key presses: RFC 4733 events if negotiated, otherwise in-band tones."""
+        if self.dtmf_pt is not None:
+            for digit in digits:
+                self._dtmf_queue.extend(self._dtmf_tx.packets_for(digit, duration_ms, volume))
+                self._dtmf_queue.extend([None] * DTMF_GAP_FRAMES)
+            return
+        for digit in digits:
+            tone = np.concatenate(
+                [generate_dtmf(digit, duration_ms), np.zeros(FRAME * DTMF_GAP_FRAMES, np.int16)]
+            )
+            tone = np.concatenate([tone, np.zeros((-len(tone)) % FRAME, np.int16)])
+            encoded = self.codec.encode(tone)
+            self._inband_tx.extend(encoded[i : i + FRAME] for i in range(0, len(encoded), FRAME))
+
+    @property
+    def sending_dtmf(self) -> bool:
+        return bool(self._dtmf_queue or self._inband_tx)
+
+    def tick(self, now: float) -> bytes | None:
+        """One 20 ms step: play out one received frame; return the packet to send, if any."""
+        if self._receiving:
+            self._receive_tick(now)
+        # The timestamp follows the sampling clock: one frame per 20 ms actually elapsed, so a late
+        # or skipped tick shows up as a timestamp jump, not as drift (RFC 3550 §5.1).
+        last = self._last_tick
+        if last is not None:
+            frames = round((now - last) / FRAME_SECONDS)
+            self._timestamp = (self._timestamp + FRAME * (frames if frames > 1 else 1)) & 0xFFFF_FFFF
+        self._last_tick = now
+
+        if not self._sending or self.send_address is None:
+            self._talkspurt = False
+            return None
+        if self._dtmf_queue:
+            return self._next_dtmf_packet()
+        if self._inband_tx:
+            payload: bytes | None = self._inband_tx.popleft()
+        else:
+            payload = self.player.next_payload(self.codec)
+        if payload is None:
+            self._talkspurt = False
+            return None
+        marker = not self._talkspurt  # RFC 3551 §4.1: first packet after silence
+        self._talkspurt = True
+        return self._emit(marker, self.codec.payload_type, self._timestamp, payload)
+
+    def _next_dtmf_packet(self) -> bytes | None:
+        item = self._dtmf_queue.popleft()
+        self._talkspurt = False
+        if item is None or self.dtmf_pt is None:
+            return None  # inter-digit gap (or events were renegotiated away)
+        if item.marker:
+            self._event_timestamp = self._timestamp  # RFC 4733 §2.5.1.2: event starts now
+            self.stats.dtmf_sent += 1
+        return self._emit(item.marker, self.dtmf_pt, self._event_timestamp, item.payload)
+
+    def _emit(self, marker: bool, pt: int, timestamp: int, payload: bytes) -> bytes:
+        seq = self._seq
+        self._seq = (seq + 1) & 0xFFFF
+        data = build_header(marker, pt, seq, timestamp, self.ssrc) + payload
+        self.stats.packets_sent += 1
+        self.stats.bytes_sent += len(data)
+        return data

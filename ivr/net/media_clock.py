@@ -1,0 +1,98 @@
+"""The one 20 ms clock that paces the outgoing audio of every call in this process.
+
+Deadlines are absolute (start + n * 20 ms) so lateness never accumulates into drift, and
+one timer wakes the loop once per frame for all calls instead of one sleep loop per call.
+When the loop was held up for longer than a frame, the missed frames are sent at once (up to
+``max_catch_up``) so that the receiver's playout stays continuous; beyond that the clock
+re-anchors, because a burst of stale audio is worse than a short gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ivr.logs import get_logger
+
+FRAME_SECONDS = 0.020
+
+Ticker = Callable[[float], None]
+
+
+@dataclass
+class ClockStats:
+    ticks: int = 0
+    late_ticks: int = 0
+    reanchors: int = 0
+    ticker_errors: int = 0
+    max_lateness: float = 0.0
+
+
+class MediaClock:
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_catch_up: int = 3) -> None:
+        self._loop = loop
+        self._tickers: dict[int, Ticker] = {}
+        self._next_id = 0
+        self._start = 0.0
+        self._frame = 0
+        self._handle: asyncio.TimerHandle | None = None
+        self._max_catch_up = max_catch_up
+        self.stats = ClockStats()
+
+    def add(self, ticker: Ticker) -> int:
+        """Register a per-frame callback; returns a key for ``remove``. Starts the clock."""
+        key = self._next_id
+        self._next_id += 1
+        self._tickers[key] = ticker
+        if self._handle is None:
+            self._start = self._loop.time()
+            self._frame = 0
+            self._arm()
+        return key
+
+    def remove(self, key: int) -> None:
+        self._tickers.pop(key, None)
+        if not self._tickers and self._handle is not None:
+            # No call left: stop waking the loop 50 times a second for nothing.
+            self._handle.cancel()
+            self._handle = None
+
+    @property
+    def active(self) -> int:
+        return len(self._tickers)
+
+    def _arm(self) -> None:
+        self._frame += 1
+        self._handle = self._loop.call_at(self._start + self._frame * FRAME_SECONDS, self._on_timer)
+
+    def _on_timer(self) -> None:
+        now = self._loop.time()
+        due = self._start + self._frame * FRAME_SECONDS
+        lateness = now - due
+        frames = 1
+        if lateness >= FRAME_SECONDS:
+            self.stats.late_ticks += 1
+            missed = int(lateness / FRAME_SECONDS)
+            if missed > self._max_catch_up:
+                self.stats.reanchors += 1
+                self._start = now - self._frame * FRAME_SECONDS
+            else:
+                frames += missed
+                self._frame += missed
+        self.stats.max_lateness = max(self.stats.max_lateness, lateness)
+        for _ in range(frames):
+            self.stats.ticks += 1
+            # A copy: tickers may remove themselves (call ended) while we iterate.
+            for key, ticker in list(self._tickers.items()):
+                try:
+                    ticker(now)
+                except Exception:
+                    # One broken call must not silence every other call: drop its ticker.
+                    self.stats.ticker_errors += 1
+                    self._tickers.pop(key, None)
+                    get_logger().exception("media ticker failed; removed")
+        if self._tickers:
+            self._arm()
+        else:
+            self._handle = None

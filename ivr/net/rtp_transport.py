@@ -1,0 +1,89 @@
+"""UDP sockets for RTP: one per call, taken from a configured even-port range.
+
+The socket only delivers datagrams to the call's sans-IO ``MediaStream`` and sends what the
+shared media clock asks for; all RTP logic lives in ``ivr.media``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from ivr.logs import get_logger
+
+Address = tuple[str, int]
+log = get_logger(component="rtp")
+
+
+class _RtpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, on_datagram: Callable[[bytes, Address], None]) -> None:
+        self._on_datagram = on_datagram
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self._on_datagram(data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        # The far end closed its port (ICMP unreachable); signalling decides the call's fate.
+        pass
+
+
+class RtpSocket:
+    def __init__(self, transport: asyncio.DatagramTransport, port: int, allocator: RtpPortAllocator) -> None:
+        self._transport = transport
+        self.port = port
+        self._allocator = allocator
+        self.on_datagram: Callable[[bytes, Address], None] = lambda data, addr: None
+
+    def sendto(self, data: bytes, addr: Address) -> None:
+        self._transport.sendto(data, addr)
+
+    def close(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.close()
+            self._allocator.release(self.port)
+
+
+class RtpPortAllocator:
+    """Hands out even ports (RFC 3550 §11: RTP on even, RTCP on the odd port above it)."""
+
+    def __init__(self, host: str, low: int, high: int) -> None:
+        if low % 2:
+            low += 1
+        if high <= low:
+            raise ValueError(f"empty RTP port range {low}-{high}")
+        self._host = host
+        self._ports = list(range(low, high, 2))
+        self._cursor = itertools.cycle(range(len(self._ports)))
+        self._in_use: set[int] = set()
+
+    @property
+    def in_use(self) -> int:
+        return len(self._in_use)
+
+    async def open(self) -> RtpSocket:
+        loop = asyncio.get_running_loop()
+        for _ in range(len(self._ports)):
+            port = self._ports[next(self._cursor)]
+            if port in self._in_use:
+                continue
+            holder: dict[str, RtpSocket] = {}
+
+            def deliver(data: bytes, addr: Address) -> None:
+                holder["socket"].on_datagram(data, addr)
+
+            try:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _RtpProtocol(deliver), local_addr=(self._host, port)
+                )
+            except OSError:
+                continue  # taken by another process: try the next one
+            self._in_use.add(port)
+            sock = RtpSocket(transport, port, self)
+            holder["socket"] = sock
+            return sock
+        raise RuntimeError("no free RTP port in the configured range")
+
+    def release(self, port: int) -> None:
+        self._in_use.discard(port)
