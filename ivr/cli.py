@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from ivr.demo import digit_application
+    from ivr.demo import digit_application, prepare
     from ivr.speech.prompts import PromptLibrary
 
     log = get_logger()
@@ -96,6 +96,7 @@ async def _serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, tcp=args.tcp, advertised_host=args.advertise,
         rtp_low=low, rtp_high=high, max_calls=args.max_calls,
     )  # fmt: skip
+    await prepare(prompts)
     engine = Engine(config, digit_application(prompts))
     await engine.start()
     if args.register:

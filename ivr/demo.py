@@ -28,6 +28,12 @@ def _quiet(_: str) -> None:
     pass
 
 
+async def prepare(prompts: PromptLibrary) -> None:
+    """Render the fixed prompts before the first call, so callers never wait for TTS."""
+    for text in (GREETING, NO_INPUT, GOODBYE, "You entered"):
+        await prompts.text(text)
+
+
 def digit_application(prompts: PromptLibrary, narrate: Narrator = _quiet) -> Callable[[Call], object]:
     """The demo's call script, as an application coroutine for ``Engine``."""
 
@@ -64,9 +70,7 @@ async def run_demo(cache_dir: Path, keys: str = "1234#", keys_at: float = 2.0) -
         return lambda what: print(f"[{time.monotonic() - started:6.2f}s] {side:>6}: {what}", flush=True)
 
     prompts = PromptLibrary(cache_dir)
-    # Render the fixed prompts before the call so the caller hears them without delay.
-    for text in (GREETING, NO_INPUT, GOODBYE):
-        await prompts.text(text)
+    await prepare(prompts)
     server = Engine(
         EngineConfig(host="127.0.0.1", port=0, rtp_low=40000, rtp_high=40998),
         digit_application(prompts, narrator("ivr")),

@@ -157,11 +157,12 @@ class Call:
             return
         self.end_reason = reason
         self.ended.set()
-        self.media.player.stop()
+        # Fail the waiters before stopping the player, whose stop reports "interrupted".
         for future in self._playing.values():
             if not future.done():
                 future.set_exception(CallGone(reason))
         self._playing.clear()
+        self.media.player.stop()
         self.log.info("call ended", reason=reason, duration=round(time.time() - self.started_at, 3))
 
     def _on_played(self, result: PlayResult) -> None:

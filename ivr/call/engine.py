@@ -67,6 +67,7 @@ class _Leg:
     confirmed: asyncio.Event = field(default_factory=asyncio.Event)
     answered: asyncio.Future[bytes] | None = None
     sdp_version: int = 1
+    ended_reason: str | None = None  # set when the far end hung up before a Call was attached
     session_id: int = field(default_factory=lambda: random.getrandbits(31))
 
 
@@ -347,6 +348,10 @@ class Engine:
     def _attach_call(self, leg: _Leg, info: CallInfo) -> Call:
         call = Call(info, leg.media, lambda: self._hangup_leg(leg.call_id))
         leg.call = call
+        if leg.ended_reason is not None:
+            # Answered and hung up before we got here (a BYE right behind the 200 OK).
+            call.on_remote_ended(leg.ended_reason)
+            return call
         media, rtp = leg.media, leg.rtp
         loop = asyncio.get_running_loop()
 
@@ -380,6 +385,7 @@ class Engine:
         leg = self._legs.get(call_id)
         if leg is None:
             return
+        leg.ended_reason = reason
         if leg.call is not None:
             leg.call.on_remote_ended(reason)
         if leg.answered is not None and not leg.answered.done():

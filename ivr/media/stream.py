@@ -25,6 +25,7 @@ Receiving
 from __future__ import annotations
 
 import random
+import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from .g711 import Codec, codec_by_name
 from .goertzel import ON_FRAMES, DtmfDetector, generate_dtmf
 from .jitter import JitterBuffer
 from .player import Player
-from .rtp import RtpPacket, RtpParseError, build_header
+from .rtp import RTP_HEADER_SIZE, RtpPacket, RtpParseError, build_header
 
 __all__ = ["DIRECTIONS", "Address", "MediaEvent", "MediaStream", "StreamStats"]
 
@@ -45,6 +46,7 @@ Address = tuple[str, int]
 MediaEvent = DtmfEvent | DtmfStart
 Int16Array = npt.NDArray[np.int16]
 
+_FIXED_HEADER = struct.Struct("!BHII")  # the fixed header after its first octet
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")  # RFC 4566 §6, from our side
 FRAME = 160
 FRAME_SECONDS = 0.020
@@ -101,7 +103,8 @@ class MediaStream:
         self.player = Player(comfort_silence=comfort_silence)
         self.jitter = JitterBuffer(jitter_depth, jitter_max)
         self.stats = StreamStats()
-        self.received_frame: Int16Array | None = None  # last decoded frame; reused buffer
+        self._rx_payload: bytes | None = None  # payload played out on the last tick
+        self._rx_frame: Int16Array | None = None  # ... decoded, when someone asked for it
 
         self._latched: Address | None = None
         self._last_latched_rx = 0.0
@@ -142,6 +145,7 @@ class MediaStream:
         if new_codec is not self.codec:
             self.codec = new_codec
             self.jitter.reset()  # queued payloads are in the old encoding
+            self._rx_payload = self._rx_frame = None
         self.dtmf_pt = dtmf_pt
         self._set_direction(direction)
         self._talkspurt = False
@@ -182,12 +186,25 @@ class MediaStream:
         if not self._receiving:
             stats.not_receiving += 1
             return []
-        try:
-            packet = RtpPacket.parse(data)
-        except RtpParseError:
-            stats.malformed += 1
-            return []
-        pt = packet.payload_type
+        if len(data) > RTP_HEADER_SIZE and data[0] == 0x80:
+            # Fast path for the usual packet (V=2, no padding, extension or CSRC): no dataclass.
+            second, seq, timestamp, ssrc = _FIXED_HEADER.unpack_from(data, 1)
+            pt = second & 0x7F
+            payload = data[RTP_HEADER_SIZE:]
+        else:
+            try:
+                packet = RtpPacket.parse(data)
+            except RtpParseError:
+                stats.malformed += 1
+                return []
+            second = packet.payload_type | (0x80 if packet.marker else 0)
+            pt, seq, timestamp, ssrc = (
+                packet.payload_type,
+                packet.sequence_number,
+                packet.timestamp,
+                packet.ssrc,
+            )
+            payload = packet.payload
         is_dtmf = pt == self.dtmf_pt
         if pt != self.codec.payload_type and not is_dtmf:
             stats.wrong_payload_type += 1
@@ -205,40 +222,58 @@ class MediaStream:
         self._last_latched_rx = now
 
         if not is_dtmf:
-            if packet.ssrc != self._remote_ssrc:
+            if ssrc != self._remote_ssrc:
                 if self._remote_ssrc is not None:
                     stats.ssrc_changes += 1
                     self.jitter.reset()
-                self._remote_ssrc = packet.ssrc
-            self.jitter.push(packet.sequence_number, packet.timestamp, packet.payload, now)
+                self._remote_ssrc = ssrc
+            self.jitter.push(seq, timestamp, payload, now)
             return []
 
         events: list[MediaEvent] = []
-        if packet.ssrc != self._dtmf_ssrc:
+        if ssrc != self._dtmf_ssrc:
             events.extend(self._dtmf_rx.flush())
             self._dtmf_rx.reset()
-            self._dtmf_ssrc = packet.ssrc
-        if packet.ssrc == self._remote_ssrc:
+            self._dtmf_ssrc = ssrc
+        if ssrc == self._remote_ssrc:
             # RFC 4733 §2.1: events use the audio's sequence space; the slot holds no audio.
-            self.jitter.push(packet.sequence_number, packet.timestamp, None, now)
+            self.jitter.push(seq, timestamp, None, now)
         self._last_dtmf_rx = now
-        completed = self._dtmf_rx.feed(packet)
+        completed = self._dtmf_rx.feed(RtpPacket(pt, seq, timestamp, ssrc, payload, bool(second & 0x80)))
         events.extend(self._starts)  # a DtmfStart comes before its own completion
         self._starts.clear()
         events.extend(completed)
         return events
 
-    def _receive_tick(self, now: float) -> None:
-        payload = self.jitter.pop_frame()
-        frame: Int16Array | None = None
-        if payload is not None:
+    @property
+    def received_frame(self) -> Int16Array | None:
+        """The frame played out by the last tick, decoded (a buffer reused on the next tick).
+
+        Decoding is lazy: a call that nobody listens to, records or scans for tones never pays
+        for it.
+        """
+        if self._rx_frame is None and self._rx_payload is not None:
+            payload = self._rx_payload
             if len(payload) == FRAME:
-                frame = self.codec.decode_into(payload, self._rx_buffer)
+                self._rx_frame = self.codec.decode_into(payload, self._rx_buffer)
             else:
-                frame = self.codec.decode(payload)  # other packetisation: rare, allocate
-        self.received_frame = frame
-        if frame is not None and self.on_audio is not None:
+                self._rx_frame = self.codec.decode(payload)  # other packetisation: rare, allocate
+        return self._rx_frame
+
+    def _receive_tick(self, now: float) -> None:
+        self._rx_payload = self.jitter.pop_frame()
+        self._rx_frame = None
+        if self._rx_payload is not None and self.on_audio is not None:
+            frame = self.received_frame
+            assert frame is not None
             self.on_audio(frame)
+        if self._detector is not None or self._recording is not None:
+            self._scan_and_record(self.received_frame)
+        self._rx_timestamp = (self._rx_timestamp + FRAME) & 0xFFFF_FFFF
+        if self._dtmf_rx.in_progress and now - self._last_dtmf_rx > DTMF_END_TIMEOUT:
+            self._pending.extend(self._dtmf_rx.flush())
+
+    def _scan_and_record(self, frame: Int16Array | None) -> None:
         if self._detector is not None:
             digit = self._detector.process(frame)
             if digit is not None:
@@ -246,9 +281,6 @@ class MediaStream:
                 self._pending.append(DtmfEvent(digit, start, ON_FRAMES * FRAME, "inband"))
         if self._recording is not None:
             self._recording.append(frame.copy() if frame is not None else np.zeros(FRAME, np.int16))
-        self._rx_timestamp = (self._rx_timestamp + FRAME) & 0xFFFF_FFFF
-        if self._dtmf_rx.in_progress and now - self._last_dtmf_rx > DTMF_END_TIMEOUT:
-            self._pending.extend(self._dtmf_rx.flush())
 
     # -- send side -----------------------------------------------------------------------------
 

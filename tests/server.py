@@ -1,0 +1,77 @@
+"""Start ``ivr serve`` as a real process on 127.0.0.1 for the tests that call it over sockets."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    address: tuple[str, int]
+    log_path: Path
+
+    def log_lines(self) -> list[dict[str, object]]:
+        lines = []
+        for raw in self.log_path.read_text(errors="replace").splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                lines.append(json.loads(raw))
+        return lines
+
+    def rss_kb(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+
+@contextlib.contextmanager
+def ivr_server(tmp_path: Path, *extra: str, rtp_base: int = 30000) -> Iterator[RunningServer]:
+    port = free_udp_port()
+    log_path = tmp_path / f"ivr-{port}.log"
+    cache = REPO / "audio" / "cache"
+    cmd = [
+        sys.executable, "-m", "ivr", "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--rtp-ports", f"{rtp_base}-{rtp_base + 1998}", "--log-format", "json",
+        "--cache-dir", str(cache), "--drain-timeout", "2", *extra,
+    ]  # fmt: skip
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy())
+    server = RunningServer(process, ("127.0.0.1", port), log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"ivr serve exited with {process.returncode}: {log_path.read_text()}")
+            if any(line.get("event") == "listening" for line in server.log_lines()):
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"ivr serve did not start: {log_path.read_text()}")
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)

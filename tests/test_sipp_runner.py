@@ -1,0 +1,192 @@
+"""The SIPp helper and the sipp/ scenarios, proven against SIPp itself on 127.0.0.1.
+
+No IVR here: each caller scenario is played against a SIPp that answers the way the IVR should,
+and each answering scenario is called by SIPp, so the scenarios cannot rot before the server can
+run them.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.sipp_runner import (
+    REPO_ROOT,
+    SIPP_DIR,
+    find_free_udp_port,
+    parse_screen_counts,
+    parse_stat_csv,
+    run_sipp,
+    sipp_background,
+    start_sipp,
+)
+
+pytestmark = pytest.mark.sipp
+
+FIXTURES = REPO_ROOT / "tests" / "sipp_fixtures"
+FAST = {"wait_ms": 200, "after_ms": 300}  # uac_basic timings shrunk for tests
+
+
+def test_free_udp_port_is_bindable_and_even_for_spans() -> None:
+    port = find_free_udp_port(span=4)
+    assert port % 2 == 0
+    for offset in range(4):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", port + offset))
+
+
+def test_parse_stat_csv_takes_the_last_row() -> None:
+    text = "A;SuccessfulCall(C);FailedCall(C);\n1;0;0;\n2;5;1;\n"
+    assert parse_stat_csv(text) == {"A": "2", "SuccessfulCall(C)": "5", "FailedCall(C)": "1"}
+    assert parse_stat_csv("") == {}
+
+
+def test_parse_screen_counts() -> None:
+    screen = (
+        "  Successful call        |        0                  |        3\n"
+        "  Failed call            |        0                  |        1\n"
+    )
+    assert parse_screen_counts(screen) == (3, 1)
+    assert parse_screen_counts("nothing") is None
+
+
+def test_every_scenario_loads() -> None:
+    """SIPp refuses a scenario it cannot parse at once, with one of these words in its errors."""
+    refusals = ("Unsupported", "Unknown", "Unable to", "referenced", "Invalid", "not found")
+    for scenario in sorted(SIPP_DIR.glob("*.xml")):
+        result = run_sipp(scenario, "127.0.0.1:9", timeout=6, extra_args=["-recv_timeout", "300"])
+        problems = [word for word in refusals if word in result.errors + result.stderr]
+        assert not problems, (scenario.name, result.describe())
+
+
+def _rtp_listener(port: int, stop: threading.Event, seen: Counter[int], events: list[tuple[int, int]]) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", port))
+        sock.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                data = sock.recv(2048)
+            except TimeoutError:
+                continue
+            if len(data) < 12:
+                continue
+            payload_type = data[1] & 0x7F
+            seen[payload_type] += 1
+            if payload_type == 101 and len(data) >= 16:
+                event, flags = data[12], data[13]
+                if flags & 0x80:  # end bit: one (event, timestamp) per key press
+                    events.append((event, struct.unpack(">I", data[4:8])[0]))
+
+
+def test_uac_basic_sends_g711_and_rfc4733_digits() -> None:
+    rtp_port = find_free_udp_port(span=2)
+    stop = threading.Event()
+    seen: Counter[int] = Counter()
+    events: list[tuple[int, int]] = []
+    listener = threading.Thread(target=_rtp_listener, args=(rtp_port, stop, seen, events), daemon=True)
+    listener.start()
+    try:
+        with sipp_background(FIXTURES / "uas_media_to.xml", sets={"rtp_port": rtp_port}, timeout=30) as uas:
+            caller = run_sipp("uac_basic.xml", uas.address, sets={**FAST, "digits": "5#"}, timeout=30)
+            callee = uas.wait(timeout=10)
+    finally:
+        stop.set()
+        listener.join(timeout=2)
+    assert caller.ok, caller.describe()
+    assert callee.ok, callee.describe()
+    assert seen[8] > 5, seen  # A-law caller audio
+    assert [event for event, _ in dict.fromkeys(events)] == [5, 11], events  # '5', '#'
+
+
+def test_uac_basic_against_uas_agent() -> None:
+    with sipp_background("uas_agent.xml", timeout=30) as uas:
+        caller = run_sipp("uac_basic.xml", uas.address, sets=FAST, timeout=30)
+        callee = uas.wait(timeout=10)
+    assert caller.ok, caller.describe()
+    assert callee.ok, callee.describe()
+    assert caller.stats["SuccessfulCall(C)"] == "1"
+
+
+def test_uac_ivr_hangs_up_answers_the_bye() -> None:
+    with sipp_background("uas_hangs_up.xml", sets={"hangup_ms": 4000}, timeout=30) as uas:
+        caller = run_sipp("uac_ivr_hangs_up.xml", uas.address, sets={"wait_ms": 200}, timeout=30)
+        callee = uas.wait(timeout=10)
+    assert caller.ok, caller.describe()
+    assert callee.ok, callee.describe()
+
+
+def test_uac_caller_hangs_up_after_a_second() -> None:
+    with sipp_background("uas", timeout=30) as uas:
+        started = time.monotonic()
+        caller = run_sipp("uac_caller_hangs_up.xml", uas.address, timeout=30)
+        elapsed = time.monotonic() - started
+        callee = uas.wait(timeout=10)
+    assert caller.ok, caller.describe()
+    assert callee.ok, callee.describe()
+    assert 0.9 < elapsed < 10
+
+
+@pytest.mark.parametrize("callee", ["uas_ring_no_answer.xml", str(FIXTURES / "uas_trying_only.xml")])
+def test_uac_cancel(callee: str) -> None:
+    with sipp_background(callee, timeout=30) as uas:
+        caller = run_sipp("uac_cancel.xml", uas.address, timeout=30)
+        answered = uas.wait(timeout=10)
+    assert caller.ok, caller.describe()
+    assert answered.ok, answered.describe()
+
+
+def test_uac_reinvite_hold_unhold_codec_change() -> None:
+    with sipp_background(FIXTURES / "uas_reinvite_mirror.xml", timeout=30) as uas:
+        caller = run_sipp("uac_reinvite.xml", uas.address, timeout=30)
+        callee = uas.wait(timeout=10)
+    assert caller.ok, caller.describe()
+    assert callee.ok, callee.describe()
+
+
+def test_uac_reinvite_fails_when_hold_is_not_acknowledged() -> None:
+    """The checks in uac_reinvite.xml bite: SIPp's plain UAS cannot answer re-INVITEs."""
+    with sipp_background("uas", timeout=20) as uas:
+        caller = run_sipp("uac_reinvite.xml", uas.address, timeout=15, extra_args=["-recv_timeout", "2000"])
+    assert not caller.ok
+    assert caller.failed == 1 or caller.timed_out, caller.describe()
+
+
+def test_uac_burst_under_load() -> None:
+    with sipp_background("uas", calls=40, timeout=60) as uas:
+        caller = run_sipp("uac_burst.xml", uas.address, calls=40, rate=20, limit=20, timeout=60)
+        callee = uas.wait(timeout=15)
+    assert caller.ok, caller.describe()
+    assert caller.successful == 40
+    assert callee.successful == 40, callee.describe()
+
+
+def test_uas_agent_called_by_sipp_uac() -> None:
+    with sipp_background("uas_agent.xml", timeout=30) as uas:
+        caller = run_sipp("uac", uas.address, timeout=30)
+        callee = uas.wait(timeout=10)
+    assert caller.ok, caller.describe()
+    assert callee.ok, callee.describe()
+
+
+def test_uas_busy_rejects_with_486() -> None:
+    with sipp_background("uas_busy.xml", timeout=30) as uas:
+        caller = run_sipp("uac", uas.address, timeout=15, extra_args=["-trace_error_codes"])
+        callee = uas.wait(timeout=10)
+    assert callee.ok, callee.describe()
+    assert caller.failed == 1 and caller.successful == 0, caller.describe()
+    assert "486" in caller.errors, caller.describe()
+
+
+def test_hard_timeout_kills_only_our_sipp(tmp_path: Path) -> None:
+    """A UAS that nobody calls: SIPp's own -timeout ends it; our kill is the backstop."""
+    proc = start_sipp("uas", None, timeout=7, workdir=tmp_path)
+    result = proc.wait()
+    assert not result.ok
+    assert proc.process.returncode is not None
+    assert (tmp_path / "stat.csv").exists()
