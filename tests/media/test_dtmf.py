@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -178,11 +179,8 @@ def test_sender_rejects_bad_input() -> None:
 
 @given(st.text(alphabet=DIGITS, min_size=1, max_size=8), st.integers(20, 400), st.randoms())
 def test_sender_receiver_agree_despite_loss_of_some_end_packets(
-    digits: str, duration: int, rnd: object
+    digits: str, duration: int, rnd: random.Random
 ) -> None:
-    import random
-
-    assert isinstance(rnd, random.Random)
     rx = DtmfReceiver()
     got: list[str] = []
     ts = 12345
