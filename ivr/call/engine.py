@@ -13,7 +13,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from ivr.call.call import Call, CallInfo
+from ivr.call.call import Call, CallGone, CallInfo
 from ivr.logs import get_logger
 from ivr.media.stream import MediaStream
 from ivr.net.media_clock import MediaClock
@@ -52,7 +52,10 @@ class EngineConfig:
     rtp_high: int = 30000
     user: str = "ivr"
     codecs: tuple[str, ...] = ("PCMU", "PCMA")
-    inband_dtmf: bool = True
+    # In-band (Goertzel) key detection costs about three times the rest of the receive path, so
+    # by default ("auto") it runs only on calls that did not negotiate RFC 4733 telephone-event:
+    # that is exactly the trunks that send keys as tones. "always" and "never" force it.
+    inband_dtmf: str = "auto"
     max_calls: int | None = None
 
 
@@ -163,7 +166,9 @@ class Engine:
     ) -> Call:
         """Call ``target``; returns the answered Call, or raises DialFailed."""
         rtp = await self._open_rtp()
-        media = MediaStream("PCMU", DTMF_PAYLOAD_TYPE, None, record=record, inband_dtmf=self.config.inband_dtmf)
+        media = MediaStream(
+            "PCMU", DTMF_PAYLOAD_TYPE, None, record=record, inband_dtmf=self.config.inband_dtmf == "always"
+        )
         leg = _Leg("", rtp, media)
         offer = build_sdp(
             self.advertised_host, rtp.port, OFFER_CODECS, DTMF_PAYLOAD_TYPE, "sendrecv", leg.session_id, 1
@@ -252,7 +257,7 @@ class Engine:
         except RuntimeError:
             self._act(lambda now: ua.reject(call_id, 503, now, "No media ports"))
             return
-        media = MediaStream("PCMU", DTMF_PAYLOAD_TYPE, None, inband_dtmf=self.config.inband_dtmf)
+        media = MediaStream("PCMU", DTMF_PAYLOAD_TYPE, None, inband_dtmf=self._wants_inband(negotiated))
         leg = _Leg(call_id, rtp, media, task=asyncio.current_task())  # type: ignore[arg-type]
         self._legs[call_id] = leg
         if negotiated is not None:
@@ -290,6 +295,8 @@ class Engine:
             await self.on_incoming(call)
         except asyncio.CancelledError:
             raise
+        except CallGone:
+            pass  # the caller hung up while the application was talking or listening
         except Exception:
             call.log.exception("application failed; ending the call")
         finally:
@@ -340,6 +347,12 @@ class Engine:
             return None
         media = audio_media(parsed)
         return negotiate(media, self.config.codecs) if media is not None else None
+
+    def _wants_inband(self, negotiated: Negotiated | None) -> bool:
+        mode = self.config.inband_dtmf
+        if mode == "auto":
+            return negotiated is None or negotiated.dtmf_payload_type is None
+        return mode == "always"
 
     def _apply(self, leg: _Leg, negotiated: Negotiated) -> None:
         remote = (negotiated.remote_address, negotiated.remote_port)

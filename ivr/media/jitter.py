@@ -15,13 +15,29 @@ plays sequence numbers in order:
 Arriving packets are classified against a 64-packet replay window behind the highest sequence number
 seen (the same bitmap idea as RFC 3711 §3.3.2): a packet already received is a duplicate; one whose
 turn has already passed is late and dropped; one older than the highest but still playable counts as
-reordered.  A jump of more than `RESET_JUMP` sequence numbers in either direction means the sender
-restarted (or changed SSRC without our noticing) and the buffer resets rather than waiting for a
-sequence number that will never come (RFC 3550 A.1 treats such jumps as a restart, too).
+reordered.
+
+Restarts (RFC 3550 A.1).  A jump of more than `RESET_JUMP` sequence numbers in either direction
+means either that the sender restarted (or changed SSRC without our noticing) or that one stray
+packet (a very late duplicate, a packet from an old stream) came in.  As in A.1's `bad_seq` logic
+the packet is held on probation: only when the next sequence number of the new series arrives too
+does the buffer reset and play both; otherwise the stray packet is dropped (counted in
+`probation`) and playout goes on undisturbed.
+
+Packetisation (re-framing).  The media clock always takes 160 samples (20 ms) per tick, but callers
+send 10, 30 or 40 ms packets too (RFC 3551 §4.5: G.711 may use any multiple of 10 ms; SIPp's
+g711a.pcap uses 30 ms).  A 160-byte packet is returned as it is, the cheap common case.  Any other
+size switches to re-framing: payloads are cut and joined, in sequence order, into 160-sample frames,
+so the samples of packet n+1 follow those of packet n (their RTP timestamps are `len(payload)` apart,
+RFC 3550 §5.1) and playout runs at the sender's real speed.  A lost packet is filled with codec
+silence as long as the packets around it (their timestamp step), so the timeline stays intact;
+a frame made only of fill is returned as None (lost), like a lost 20 ms packet.  Prefill is counted
+in samples (`depth_frames` x 160).  G.711 is assumed: one payload byte per sample.
 
 Sequence numbers used by packets that carry no audio (RFC 4733 events share the audio sequence
 space of the same SSRC) are pushed with `payload=None`: they play out as a silent frame but are not
-counted as loss.
+counted as loss (when re-framing they take no time at all: the event's timestamps describe the
+event, not audio, RFC 4733 §2.5.1.2).
 
 Time is only ever passed in; `now` feeds the RFC 3550 §6.4.1 interarrival jitter estimate.
 """

@@ -16,20 +16,12 @@ from ivr.sip.events import (
     ReInviteAnswered,
 )
 from ivr.sip.message import Headers, SipRequest, SipResponse, new_call_id, new_tag, parse_cseq
+from ivr.sip.registration import digest_authorization
 from ivr.sip.transaction import ClientTransaction
 from ivr.sip.uacore import Addr, Call, CallState, CoreBase
 from ivr.sip.uri import format_host, parse_uri
 
 DTMF_SIGNALS = frozenset("0123456789*#ABCD")
-
-
-def authorization_for(
-    response: SipResponse, request: SipRequest, username: str, password: str
-) -> tuple[str, str] | None:
-    """(header name, value) answering a 401/407 challenge (§22.2), or None if we cannot."""
-    from ivr.sip.registration import digest_authorization
-
-    return digest_authorization(response, request, username, password)
 
 
 class UacMixin(CoreBase):
@@ -120,7 +112,7 @@ class UacMixin(CoreBase):
         c = self.config
         if c.auth_username is None or c.auth_password is None:
             return False
-        auth = authorization_for(response, call.invite, c.auth_username, c.auth_password)
+        auth = digest_authorization(response, call.invite, c.auth_username, c.auth_password)
         if auth is None:
             return False
         call.auth_tried = True

@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 
 from ivr.sip.dialog import Dialog
 from ivr.sip.events import CallEnded, Event
-from ivr.sip.message import Headers, SipRequest, SipResponse, make_response, new_branch, new_tag, parse_via
+from ivr.sip.message import (
+    SipParseError,
+    SipRequest,
+    SipResponse,
+    make_response,
+    new_branch,
+    new_tag,
+    parse_via,
+)
 from ivr.sip.transaction import (
     ClientKey,
     ClientTransaction,
@@ -103,6 +111,9 @@ class Call:
     # re-INVITE (§14)
     reinvite_server_tx: ServerTransaction | None = None
     reinvite_client_tx: ClientTransaction | None = None
+    # UAS over a stream transport: the connection (its source address) the INVITE came on.
+    # In-dialog requests reuse it (RFC 5626 §4.5 flow reuse; §18.2.2 for the responses).
+    flow: Addr | None = None
 
 
 @dataclass(eq=False)
@@ -172,11 +183,11 @@ class CoreBase:
 
     # --- building messages ----------------------------------------------------------------
 
-    def _via(self, branch: str | None = None) -> str:
+    def _via(self, branch: str | None = None, transport: str | None = None) -> str:
         c = self.config
         # RFC 3581: ask for rport so responses come back through NATs to the port we sent from.
         sent_by = f"{format_host(c.host)}:{c.port}"
-        return f"SIP/2.0/{c.transport.upper()} {sent_by};branch={branch or new_branch()};rport"
+        return f"SIP/2.0/{(transport or c.transport).upper()} {sent_by};branch={branch or new_branch()};rport"
 
     def _contact(self, user: str | None = None) -> str:
         c = self.config
@@ -224,7 +235,7 @@ class CoreBase:
             request,
             self._response_addr(request, addr),
             now,
-            reliable=self.config.reliable,
+            reliable=self.config.reliable or arrived_reliably(request),
             values=self.values,
         )
         self._server_tx[tx.key] = tx
@@ -232,8 +243,8 @@ class CoreBase:
 
     def _response_addr(self, request: SipRequest, addr: Addr) -> Addr:
         """§18.2.2 and RFC 3581 §4: UDP responses go to received/rport, else the sent-by port."""
-        if self.config.reliable:
-            return addr
+        if self.config.reliable or arrived_reliably(request):
+            return addr  # §18.2.2: over a stream, the response uses the request's connection
         via = parse_via(request.headers.get("Via") or "")
         host = via.params.get("received") or addr[0]
         rport = via.params.get("rport")
@@ -242,9 +253,11 @@ class CoreBase:
         return (host, via.port or 5060)
 
     def _start_client_tx(
-        self, request: SipRequest, addr: Addr, now: float, purpose: str, owner: str
+        self, request: SipRequest, addr: Addr, now: float, purpose: str, owner: str, reliable: bool = False
     ) -> ClientTransaction:
-        tx = ClientTransaction(request, addr, now, reliable=self.config.reliable, values=self.values)
+        tx = ClientTransaction(
+            request, addr, now, reliable=reliable or self.config.reliable, values=self.values
+        )
         self._client_tx[tx.key] = tx
         self._client_owner[tx.key] = (purpose, owner)
         self._flush(tx)
@@ -268,10 +281,14 @@ class CoreBase:
         headers: list[tuple[str, str]] = [("User-Agent", self.config.user_agent)]
         headers.extend(extra or ())
         contact = self._contact() if method in ("INVITE", "UPDATE", "REFER", "SUBSCRIBE") else None
+        via = self._via(transport="TCP") if call.flow is not None else self._via()
         request = dialog.create_request(
-            method, self._via(), contact=contact, body=body, content_type=content_type, extra_headers=headers
+            method, via, contact=contact, body=body, content_type=content_type, extra_headers=headers
         )
-        return self._start_client_tx(request, dialog.next_hop(), now, purpose or method.lower(), call.call_id)
+        hop = call.flow if call.flow is not None else dialog.next_hop()
+        return self._start_client_tx(
+            request, hop, now, purpose or method.lower(), call.call_id, reliable=call.flow is not None
+        )
 
     def _end_call(self, call: Call, reason: str, by_remote: bool, status: int | None) -> None:
         """Forget the call and tell the application. Transactions finish on their own timers."""
@@ -294,8 +311,15 @@ class CoreBase:
         self._in_dialog(call, "BYE", now)
 
 
-def request_headers(pairs: list[tuple[str, str]]) -> Headers:
-    headers = Headers()
-    for name, value in pairs:
-        headers.add(name, value)
-    return headers
+RELIABLE_TRANSPORTS = frozenset({"TCP", "TLS", "SCTP", "WS", "WSS"})
+
+
+def arrived_reliably(request: SipRequest) -> bool:
+    """Whether the top Via names a stream transport, i.e. the request came over a connection."""
+    value = request.headers.get("Via")
+    if not value:
+        return False
+    try:
+        return parse_via(value).transport.upper() in RELIABLE_TRANSPORTS
+    except SipParseError:
+        return False

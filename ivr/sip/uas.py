@@ -20,7 +20,7 @@ from ivr.sip.events import (
 )
 from ivr.sip.message import SipParseError, SipRequest, new_tag, parse_cseq, parse_via
 from ivr.sip.transaction import ServerTransaction, State, server_key
-from ivr.sip.uacore import KNOWN_METHODS, Addr, Call, CallState, CoreBase
+from ivr.sip.uacore import KNOWN_METHODS, Addr, Call, CallState, CoreBase, arrived_reliably
 from ivr.sip.uri import parse_name_addr
 
 
@@ -151,6 +151,8 @@ class UasMixin(CoreBase):
             return
         call = Call(call_id, True, CallState.INCOMING, request, local_tag, tx.addr, dialog=dialog,
                     invite_server_tx=tx)  # fmt: skip
+        if arrived_reliably(request):
+            call.flow = addr
         self._calls[call_id] = call
         self._emit(IncomingCall(call_id, request, request.body or None, addr))
 

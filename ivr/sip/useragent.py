@@ -110,7 +110,9 @@ class UserAgent(UasMixin, UacMixin, RegistrationMixin):
         if call is None:
             return
         if call.state is CallState.INCOMING:
-            self.reject(call_id, 480, now, "Temporarily Unavailable")
+            if call.invite_server_tx is not None:
+                self._respond(call.invite_server_tx, 480, now, to_tag=call.local_tag)
+            self._end_call(call, "hangup", False, 480)
         elif call.state is CallState.CALLING:
             self._cancel_call(call, now)
         elif call.state is CallState.WAITING_ACK:

@@ -14,7 +14,7 @@ or, step by step:
 
 The generated configuration: no sound card (audio source = a WAV via `aufile`, player = an
 `aubridge` device nobody reads), G.711 only, SIP on 127.0.0.1:<free port> and RTP on loopback
-(`net_interface lo`), the `sndfile` filter writing what is sent (-enc.wav) and heard (-dec.wav)
+(`net_interface 127.0.0.1`), the `sndfile` filter writing what is sent (-enc.wav) and heard (-dec.wav)
 to `workdir/rec`, and `ctrl_tcp` on 127.0.0.1:<free port> for commands and events (JSON in
 netstrings).  The call ends by itself when the WAV runs out (baresip's aufile behaviour), so
 `audio`'s length bounds the call.  baresip runs with `-t` as a backstop and is stopped by PID.
@@ -118,7 +118,7 @@ class Baresip:
         lines = {
             "poll_method": "epoll",
             "sip_listen": f"{LOCALHOST}:{self.sip_port}",
-            "net_interface": "lo",
+            "net_interface": LOCALHOST,
             "audio_player": "aubridge,nil",
             "audio_alert": "aubridge,nil",
             "audio_source": f"aufile,{self.audio}",

@@ -8,10 +8,12 @@
 What the generated config does (no database; Kamailio 5.6):
 - REGISTER: digest authentication (auth module, pv_www_authenticate) against the `users` table
   (an htable filled at start-up), then save("location") into usrloc in memory (db_mode 0).
-- Requests to a user at the proxy itself (sip:USER@127.0.0.1:PORT): lookup("location"), then relay
+- Requests to a user at the proxy itself (sip:USER@127.0.0.1:PORT, or sip:USER@127.0.0.1 with no
+  port, which is how pyVoIP dials): lookup("location"), then relay
   to the registered contact; 404 when the user is not registered.  Requests for any other
   destination are forwarded as addressed.  Dialog-forming requests are record-routed; in-dialog
-  requests follow loose routing.  Calls are not authenticated.
+  requests follow loose routing; in-dialog requests without a route set (pyVoIP sends them) are
+  delivered like new ones.  Calls are not authenticated.
 - An OPTIONS to sip:USER@PORT with header X-Probe: registered is answered by the proxy itself:
   200 when USER has a contact in usrloc, 404 otherwise (this is how registered() asks).
 
@@ -95,15 +97,14 @@ request_route {{
     if (has_totag()) {{
         if (loose_route()) {{
             route(RELAY);
+        }}
+        if (is_method("ACK") && t_check_trans()) {{
+            t_relay();
             exit;
         }}
-        if (is_method("ACK")) {{
-            if (t_check_trans()) {{
-                t_relay();
-            }}
-            exit;
-        }}
-        sl_send_reply("404", "Not here");
+        # Lenient on purpose: pyVoIP ignores the route set and sends in-dialog requests (ACK, BYE)
+        # straight here without Route headers; deliver them as if they were new.
+        route(TO_USER);
         exit;
     }}
 
@@ -144,9 +145,16 @@ request_route {{
     if (is_method("INVITE|SUBSCRIBE|REFER")) {{
         record_route();
     }}
-    if (uri == myself) {{
+    route(TO_USER);
+}}
+
+route[TO_USER] {{
+    # "sip:user@127.0.0.1" without a port means this proxy too (pyVoIP dials like that).
+    if (uri == myself || ($rd == "{host}" && $(ru{{uri.port}}) == "")) {{
         if (!lookup("location")) {{
-            sl_send_reply("404", "Not Found");
+            if (!is_method("ACK")) {{
+                sl_send_reply("404", "Not Found");
+            }}
             exit;
         }}
     }}

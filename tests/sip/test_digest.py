@@ -25,27 +25,40 @@ RFC2617_CHALLENGE = (
 def test_rfc2617_example() -> None:
     c = parse_challenge(RFC2617_CHALLENGE)
     assert (c.realm, c.algorithm, c.qop, c.opaque) == (
-        "testrealm@host.com", "MD5", ["auth", "auth-int"], "5ccc069c403ebaf9f0171e9517f40e41")
+        "testrealm@host.com",
+        "MD5",
+        ["auth", "auth-int"],
+        "5ccc069c403ebaf9f0171e9517f40e41",
+    )
     value = build_authorization(c, "GET", "/dir/index.html", "Mufasa", "Circle Of Life", cnonce="0a4f113b")
     params = parse_auth_params(value.removeprefix("Digest "))
     assert params["response"] == "6629fae49393a05397450978507c4ef1"
     assert params["nc"] == "00000001" and params["qop"] == "auth"
     assert params["opaque"] == "5ccc069c403ebaf9f0171e9517f40e41"
-    assert 'qop=auth,' in value and "nc=00000001" in value  # unquoted (RFC 2617 §3.2.2)
+    assert "qop=auth," in value and "nc=00000001" in value  # unquoted (RFC 2617 §3.2.2)
 
 
 @pytest.mark.parametrize(
     ("algorithm", "expected"),
-    [("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
-     ("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1")],
+    [
+        ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
+        ("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
+    ],
 )
 def test_rfc7616_examples(algorithm: str, expected: str) -> None:
     c = parse_challenge(
         f'Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm={algorithm}, '
-        'nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"'
+        'nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", '
+        'opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"'
     )
-    value = build_authorization(c, "GET", "/dir/index.html", "Mufasa", "Circle of Life",
-                                cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ")
+    value = build_authorization(
+        c,
+        "GET",
+        "/dir/index.html",
+        "Mufasa",
+        "Circle of Life",
+        cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
+    )
     assert parse_auth_params(value[7:])["response"] == expected
 
 
@@ -83,12 +96,14 @@ def test_every_variant_verifies(algorithm: str, qop: str | None) -> None:
 
 
 def test_select_strongest_challenge() -> None:
-    chosen = select_challenge([
-        'Digest realm="r", nonce="1", algorithm=MD5',
-        'Digest realm="r", nonce="2", algorithm=SHA-256',
-        'Digest realm="r", nonce="3", algorithm=UNKNOWN-HASH',
-        "Basic realm=x",
-    ])
+    chosen = select_challenge(
+        [
+            'Digest realm="r", nonce="1", algorithm=MD5',
+            'Digest realm="r", nonce="2", algorithm=SHA-256',
+            'Digest realm="r", nonce="3", algorithm=UNKNOWN-HASH',
+            "Basic realm=x",
+        ]
+    )
     assert chosen is not None and chosen.nonce == "2"
     assert select_challenge(["Basic realm=x"]) is None
 

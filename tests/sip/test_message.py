@@ -159,21 +159,36 @@ l: 0
 
 
 def _longreq() -> bytes:
-    vias = "\n".join(
-        [f"Via: SIP/2.0/TCP sip{n}.example.com" for n in range(33, 0, -1)]
-    ).replace("Via: SIP/2.0/TCP sip32", "v: SIP/2.0/TCP sip32").replace(
-        "Via: SIP/2.0/TCP sip31", "V: SIP/2.0/TCP sip31"
-    ).replace("Via: SIP/2.0/TCP sip29", "ViA: SIP/2.0/TCP sip29").replace(
-        "Via: SIP/2.0/TCP sip22", "V :  SIP/2.0/TCP sip22"
-    ).replace("Via: SIP/2.0/TCP sip19", "v  : SIP/2.0/TCP sip19")
+    vias = (
+        "\n".join([f"Via: SIP/2.0/TCP sip{n}.example.com" for n in range(33, 0, -1)])
+        .replace("Via: SIP/2.0/TCP sip32", "v: SIP/2.0/TCP sip32")
+        .replace("Via: SIP/2.0/TCP sip31", "V: SIP/2.0/TCP sip31")
+        .replace("Via: SIP/2.0/TCP sip29", "ViA: SIP/2.0/TCP sip29")
+        .replace("Via: SIP/2.0/TCP sip22", "V :  SIP/2.0/TCP sip22")
+        .replace("Via: SIP/2.0/TCP sip19", "v  : SIP/2.0/TCP sip19")
+    )
     caller = "amazinglylongcallername" * 5
+    to_line = (
+        f'To: "I have a user name of {"extreme" * 10} proportion" <sip:user@example.com:6000;'
+        f"unknownparam1=very{'long' * 20}value;longparam{'name' * 25}=shortvalue;"
+        f"very{'long' * 25}ParameterNameWithNoValue>"
+    )
+    from_line = (
+        f"F: sip:{caller}@example.net;tag=12{'982' * 50}424;unknownheaderparam{'name' * 20}="
+        f"unknowheaderparam{'value' * 15};unknownValueless{'paramname' * 10}"
+    )
+    long = "long" * 20
+    unknown_line = (
+        f"Unknown-{'Long' * 20}-Name: unknown-{long}-value;"
+        f"unknown-{long}-parameter-name=unknown-{long}-parameter-value"
+    )
     return sip(
         f"""INVITE sip:user@example.com SIP/2.0
-To: "I have a user name of {"extreme" * 10} proportion" <sip:user@example.com:6000;unknownparam1=very{"long" * 20}value;longparam{"name" * 25}=shortvalue;very{"long" * 25}ParameterNameWithNoValue>
-F: sip:{caller}@example.net;tag=12{"982" * 50}424;unknownheaderparam{"name" * 20}=unknowheaderparam{"value" * 15};unknownValueless{"paramname" * 10}
+{to_line}
+{from_line}
 Call-ID: longreq.one{"really" * 20}longcallid
 CSeq: 3882340 INVITE
-Unknown-{"Long" * 20}-Name: unknown-{"long" * 20}-value;unknown-{"long" * 20}-parameter-name=unknown-{"long" * 20}-parameter-value
+{unknown_line}
 {vias}
 Via: SIP/2.0/TCP host.example.com;received=192.0.2.5;branch=very{"long" * 50}branchvalue
 Max-Forwards: 70
@@ -377,8 +392,13 @@ v=0
 VALID["basic"] = BASIC_INVITE
 
 
-def _options(start: str = "OPTIONS sip:user@example.com SIP/2.0", extra: str = "", cseq: str = "8 OPTIONS",
-             body: str = "", length: str | None = "0") -> bytes:
+def _options(
+    start: str = "OPTIONS sip:user@example.com SIP/2.0",
+    extra: str = "",
+    cseq: str = "8 OPTIONS",
+    body: str = "",
+    length: str | None = "0",
+) -> bytes:
     cl = f"Content-Length: {length}\n" if length is not None else ""
     return sip(
         f"""{start}
@@ -421,7 +441,12 @@ def test_wsinv_details() -> None:
     assert [parse_via(v).host for v in vias] == ["192.0.2.2", "spindle.example.com", "192.168.255.111"]
     assert parse_via(vias[1]).transport == "TCP"
     assert parse_via(vias[2]).branch == "z9hG4bK30239"
-    assert m.headers.get("Contact", ) is not None
+    assert (
+        m.headers.get(
+            "Contact",
+        )
+        is not None
+    )
     assert len(m.body) == 150
     names = [name for name, _ in m.headers.items()]
     assert names[:3] == ["To", "From", "Max-Forwards"]
@@ -468,7 +493,13 @@ def test_semiuri_and_folded_accept() -> None:
 
 def test_transports_unknown_transport() -> None:
     m = parse_message(TRANSPORTS)
-    assert [parse_via(v).transport for v in m.headers.get_all("Via")] == ["UDP", "SCTP", "TLS", "UNKNOWN", "TCP"]
+    assert [parse_via(v).transport for v in m.headers.get_all("Via")] == [
+        "UDP",
+        "SCTP",
+        "TLS",
+        "UNKNOWN",
+        "TCP",
+    ]
 
 
 def test_mpart01_binary_body_exact() -> None:
@@ -532,7 +563,9 @@ l: 0
         "Content-Encoding", "Event", "Refer-To", "Referred-By", "Session-Expires", "Allow-Events",
         "Content-Length",
     ]  # fmt: skip
-    assert bytes(m).startswith(b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: abc\r\n")
+    assert bytes(m).startswith(
+        b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: abc\r\n"
+    )
 
 
 def test_ipv6_in_via_and_uri() -> None:
@@ -567,8 +600,11 @@ def _error(data: bytes) -> SipParseError:
 
 def test_badinv01_extraneous_separators_in_via() -> None:
     # RFC 4475 §3.1.2.1: "Via: SIP/2.0/UDP 192.0.2.15;;,;,," is not a via-parm list; 400.
-    err = _error(_options(start="INVITE sip:user@example.com SIP/2.0", cseq="8 INVITE").replace(
-        b"z9hG4bKkdjuw", b"z9hG4bKkdjuw;;,;,,"))
+    err = _error(
+        _options(start="INVITE sip:user@example.com SIP/2.0", cseq="8 INVITE").replace(
+            b"z9hG4bKkdjuw", b"z9hG4bKkdjuw;;,;,,"
+        )
+    )
     assert err.status == 400
     assert err.partial is not None  # enough was read to answer
 
@@ -595,7 +631,9 @@ def test_scalar02_overlarge_scalars() -> None:
 
 def test_quotbal_unterminated_quoted_display_name() -> None:
     # RFC 4475 §3.1.2.6
-    err = _error(_options().replace(b"To: sip:user@example.com", b'To: "Mr. J. User <sip:j.user@example.com>'))
+    err = _error(
+        _options().replace(b"To: sip:user@example.com", b'To: "Mr. J. User <sip:j.user@example.com>')
+    )
     assert err.status == 400
 
 
@@ -620,7 +658,9 @@ def test_trws_trailing_space_in_request_line_is_tolerated() -> None:
 
 def test_escruri_headers_in_request_uri() -> None:
     # RFC 4475 §3.1.2.11: escaped headers are not allowed in a Request-URI (RFC 3261 §19.1.1) -> 400.
-    err = _error(_options(start="INVITE sip:user@example.com?Route=%3Csip:example.com%3E SIP/2.0", cseq="8 INVITE"))
+    err = _error(
+        _options(start="INVITE sip:user@example.com?Route=%3Csip:example.com%3E SIP/2.0", cseq="8 INVITE")
+    )
     assert err.status == 400 and err.partial is not None
 
 
@@ -639,9 +679,14 @@ def test_regbadct_uri_with_headers_outside_angle_brackets() -> None:
 def test_badaspec_and_baddn_are_tolerated() -> None:
     # RFC 4475 §3.1.2.14/15 let robust elements accept LWS inside <...> and unquoted odd display
     # names; a UA loses nothing by doing so, and callers from sloppy gateways still get through.
-    m = parse_message(_options().replace(
-        b"To: sip:user@example.com", b'To: "Watson, Thomas" < sip:t.watson@example.org >').replace(
-        b"From: sip:caller@example.net;tag=3413", b"From: Bell, Alexander <sip:a.g.bell@example.com>;tag=43"))
+    m = parse_message(
+        _options()
+        .replace(b"To: sip:user@example.com", b'To: "Watson, Thomas" < sip:t.watson@example.org >')
+        .replace(
+            b"From: sip:caller@example.net;tag=3413",
+            b"From: Bell, Alexander <sip:a.g.bell@example.com>;tag=43",
+        )
+    )
     assert isinstance(m, SipRequest)
 
 
@@ -675,8 +720,11 @@ def test_unksm_unknown_request_uri_scheme_is_416() -> None:
 
 def test_unksm2_unknown_scheme_in_to_and_from_is_accepted() -> None:
     # RFC 4475 §3.3.6: unknown schemes outside the Request-URI are not a reason to refuse.
-    m = parse_message(_options().replace(b"To: sip:user@example.com", b"To: isbn:2983792873").replace(
-        b"From: sip:caller@example.net;tag=3413", b"From: <http://www.example.com>;tag=3ew2"))
+    m = parse_message(
+        _options()
+        .replace(b"To: sip:user@example.com", b"To: isbn:2983792873")
+        .replace(b"From: sip:caller@example.net;tag=3413", b"From: <http://www.example.com>;tag=3ew2")
+    )
     assert isinstance(m, SipRequest)
 
 
@@ -773,11 +821,26 @@ def test_make_response_copies_rfc3261_headers() -> None:
 
 def test_parse_via_and_cseq() -> None:
     via = parse_via("SIP / 2.0 / udp  host.example.com : 5070 ; branch = z9hG4bKx ; rport ; received=1.2.3.4")
-    assert (via.transport, via.host, via.port, via.branch, via.rport) == ("UDP", "host.example.com", 5070, "z9hG4bKx", None)
+    assert (via.transport, via.host, via.port, via.branch, via.rport) == (
+        "UDP",
+        "host.example.com",
+        5070,
+        "z9hG4bKx",
+        None,
+    )
     assert via.params["rport"] is None and via.received == "1.2.3.4"
     assert parse_via("SIP/2.0/UDP h;rport=5062").rport == 5062
-    for bad in ["", "SIP/2.0 h", "SIP/3.0/UDP h", "SIP/2.0/UDP", "SIP/2.0/UDP h;", "SIP/2.0/UDP h;a=",
-                "SIP/2.0/UDP h:99999", "SIP/2.0/UDP h x", "SIP/2.0/UDP a, SIP/2.0/UDP b"]:
+    for bad in [
+        "",
+        "SIP/2.0 h",
+        "SIP/3.0/UDP h",
+        "SIP/2.0/UDP",
+        "SIP/2.0/UDP h;",
+        "SIP/2.0/UDP h;a=",
+        "SIP/2.0/UDP h:99999",
+        "SIP/2.0/UDP h x",
+        "SIP/2.0/UDP a, SIP/2.0/UDP b",
+    ]:
         with pytest.raises(SipParseError):
             parse_via(bad)
     assert parse_cseq("0009   INVITE") == (9, "INVITE")

@@ -12,7 +12,7 @@ from ivr.sip.uri import parse_name_addr, parse_uri
 from tests.sip.test_message import VALID
 
 CORPUS = list(VALID.values())
-FAST = settings(max_examples=20000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _parse_or_error(data: bytes) -> None:
@@ -37,7 +37,7 @@ def test_arbitrary_bytes(data: bytes) -> None:
 
 
 @FAST
-@given(st.text(alphabet=st.sampled_from(list("INVITEsip:@;=<>\"\\ \t\r\n:/,SIP/2.0CSeqVia1")), max_size=400))
+@given(st.text(alphabet=st.sampled_from(list('INVITEsip:@;=<>"\\ \t\r\n:/,SIP/2.0CSeqVia1')), max_size=400))
 def test_sip_flavoured_text(text: str) -> None:
     _parse_or_error(text.encode())
 
@@ -49,12 +49,30 @@ def mutated(draw: st.DrawFn) -> bytes:
         kind = draw(st.sampled_from(["flip", "delete", "insert", "truncate", "dup"]))
         pos = draw(st.integers(0, max(0, len(data) - 1)))
         if kind == "flip" and data:
-            data[pos] = draw(st.sampled_from(list(b" \t\r\n:;,<>\"\\@%=/0\x00\xff") + [draw(st.integers(0, 255))]))
+            data[pos] = draw(
+                st.sampled_from([*list(b' \t\r\n:;,<>"\\@%=/0\x00\xff'), draw(st.integers(0, 255))])
+            )
         elif kind == "delete":
             del data[pos : pos + draw(st.integers(1, 20))]
         elif kind == "insert":
-            data[pos:pos] = draw(st.sampled_from([b"\r\n", b"\r\n ", b" ", b";", b",", b"%", b"\"", b"<", b"\xc3",
-                                                  b"Via: x\r\n", b"\r\n\r\n", b"Content-Length: 7\r\n"]))
+            data[pos:pos] = draw(
+                st.sampled_from(
+                    [
+                        b"\r\n",
+                        b"\r\n ",
+                        b" ",
+                        b";",
+                        b",",
+                        b"%",
+                        b'"',
+                        b"<",
+                        b"\xc3",
+                        b"Via: x\r\n",
+                        b"\r\n\r\n",
+                        b"Content-Length: 7\r\n",
+                    ]
+                )
+            )
         elif kind == "truncate":
             del data[pos:]
         else:
@@ -63,7 +81,7 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@settings(max_examples=30000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_mutated_corpus(data: bytes) -> None:
     _parse_or_error(data)
@@ -71,8 +89,9 @@ def test_mutated_corpus(data: bytes) -> None:
 
 _token = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCXYZ0123456789-.!%*_+`'~", min_size=1, max_size=12)
 _user = st.text(alphabet="abcxyz0189-_.!~*'()&=+$,;?/", min_size=1, max_size=12)
-_value = st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters="\r\n"),
-                 max_size=30).map(str.strip)
+_value = st.text(
+    alphabet=st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters="\r\n"), max_size=30
+).map(str.strip)
 
 
 @st.composite
@@ -128,7 +147,7 @@ def test_sdp_raises_only_parse_errors(data: bytes) -> None:
 
 
 @FAST
-@given(st.lists(st.sampled_from(CORPUS[:1] + [b"\r\n\r\n"]), min_size=1, max_size=5), st.data())
+@given(st.lists(st.sampled_from([*CORPUS[:1], b"\r\n\r\n"]), min_size=1, max_size=5), st.data())
 def test_framer_any_split(parts: list[bytes], data: st.DataObject) -> None:
     # Frame a stream made of whole messages and pings, fed in arbitrary chunks.
     from tests.sip.test_framing import message

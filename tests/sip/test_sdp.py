@@ -42,8 +42,12 @@ def test_parse_and_audio_media() -> None:
     audio = audio_media(sd)
     assert audio is not None
     assert (audio.address, audio.port, audio.direction, audio.ptime) == ("192.0.2.101", 49172, "sendrecv", 20)
-    assert [(c.payload_type, c.name) for c in audio.codecs] == [(8, "PCMA"), (0, "PCMU"), (18, "G729"),
-                                                              (101, "telephone-event")]
+    assert [(c.payload_type, c.name) for c in audio.codecs] == [
+        (8, "PCMA"),
+        (0, "PCMU"),
+        (18, "G729"),
+        (101, "telephone-event"),
+    ]
     assert audio.codecs[2].fmtp == "annexb=no"
 
 
@@ -59,17 +63,32 @@ def test_negotiate_follows_offer_order() -> None:
     n = negotiate(audio)
     assert n is not None
     assert (n.codec.payload_type, n.codec.name, n.dtmf_payload_type) == (8, "PCMA", 101)
-    assert (n.remote_address, n.remote_port, n.direction, n.on_hold) == ("192.0.2.101", 49172, "sendrecv", False)
+    assert (n.remote_address, n.remote_port, n.direction, n.on_hold) == (
+        "192.0.2.101",
+        49172,
+        "sendrecv",
+        False,
+    )
     n2 = negotiate(audio, ["PCMU"])
     assert n2 is not None and n2.codec.payload_type == 0
 
 
 def test_negotiate_dynamic_payload_by_name() -> None:
-    offer = MediaOffer("192.0.2.1", 4000, [Codec(96, "opus", 48000), Codec(97, "pcmu", 8000),
-                                           Codec(98, "telephone-event", 48000), Codec(99, "telephone-event", 8000)],
-                       "sendrecv")
+    offer = MediaOffer(
+        "192.0.2.1",
+        4000,
+        [
+            Codec(96, "opus", 48000),
+            Codec(97, "pcmu", 8000),
+            Codec(98, "telephone-event", 48000),
+            Codec(99, "telephone-event", 8000),
+        ],
+        "sendrecv",
+    )
     n = negotiate(offer)
-    assert n is not None and n.codec.payload_type == 97 and n.codec.name == "PCMU" and n.dtmf_payload_type == 99
+    assert (
+        n is not None and n.codec.payload_type == 97 and n.codec.name == "PCMU" and n.dtmf_payload_type == 99
+    )
 
 
 def test_negotiate_no_common_codec_is_none() -> None:
@@ -102,24 +121,52 @@ def test_media_level_direction_and_connection_override_session() -> None:
     )
     audio = audio_media(sd)
     assert audio is not None and audio.address == "192.0.2.9" and audio.direction == "inactive"
-    sd2 = parse_sdp(b"v=0\no=- 1 1 IN IP4 h\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\na=sendonly\nm=audio 5000 RTP/AVP 0\n")
+    sd2 = parse_sdp(
+        b"v=0\no=- 1 1 IN IP4 h\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\na=sendonly\nm=audio 5000 RTP/AVP 0\n"
+    )
     audio2 = audio_media(sd2)
     assert audio2 is not None and audio2.direction == "sendonly" and audio2.codecs[0].name == "PCMU"
 
 
 def test_no_usable_audio() -> None:
-    assert audio_media(parse_sdp(b"v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 h\r\nt=0 0\r\nm=video 5 RTP/AVP 31\r\n")) is None
+    assert (
+        audio_media(
+            parse_sdp(b"v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 h\r\nt=0 0\r\nm=video 5 RTP/AVP 31\r\n")
+        )
+        is None
+    )
     # SRTP-only and disabled audio streams are not usable either
-    assert audio_media(parse_sdp(b"v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 h\r\nt=0 0\r\nm=audio 5 RTP/SAVP 0\r\n")) is None
-    assert audio_media(parse_sdp(b"v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 h\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n")) is None
-    assert audio_media(parse_sdp(b"v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nt=0 0\r\nm=audio 5 RTP/AVP 0\r\n")) is None
+    assert (
+        audio_media(
+            parse_sdp(b"v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 h\r\nt=0 0\r\nm=audio 5 RTP/SAVP 0\r\n")
+        )
+        is None
+    )
+    assert (
+        audio_media(
+            parse_sdp(b"v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 h\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n")
+        )
+        is None
+    )
+    assert (
+        audio_media(parse_sdp(b"v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nt=0 0\r\nm=audio 5 RTP/AVP 0\r\n")) is None
+    )
 
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"v=0\r\n", b"x\r\n", b"v=0\r\no=- 1 1 IN IP4\r\n", b"v=1\r\no=- 1 1 IN IP4 h\r\n",
-     b"v=0\r\no=- 1 1 IN IP4 h\r\nm=audio x RTP/AVP 0\r\n", b"v=0\r\no=- 1 1 IN IP4 h\r\nm=audio 5\r\n",
-     b"v=0\r\no=- 1 1 IN IP4 h\r\nc=IN IP4\r\n", b"\xff\xfe", b"v=0\r\no=- 1 1 IN IP4 h\r\nm =video 1 RTP/AVP 0\r\n"],
+    [
+        b"",
+        b"v=0\r\n",
+        b"x\r\n",
+        b"v=0\r\no=- 1 1 IN IP4\r\n",
+        b"v=1\r\no=- 1 1 IN IP4 h\r\n",
+        b"v=0\r\no=- 1 1 IN IP4 h\r\nm=audio x RTP/AVP 0\r\n",
+        b"v=0\r\no=- 1 1 IN IP4 h\r\nm=audio 5\r\n",
+        b"v=0\r\no=- 1 1 IN IP4 h\r\nc=IN IP4\r\n",
+        b"\xff\xfe",
+        b"v=0\r\no=- 1 1 IN IP4 h\r\nm =video 1 RTP/AVP 0\r\n",
+    ],
 )
 def test_malformed_sdp(body: bytes) -> None:
     with pytest.raises(SipParseError) as info:
@@ -128,7 +175,9 @@ def test_malformed_sdp(body: bytes) -> None:
 
 
 def test_build_sdp_contents() -> None:
-    body = build_sdp("192.0.2.50", 20000, [Codec(0, "PCMU", 8000), Codec(8, "PCMA", 8000)], 101, "sendrecv", 42, 1)
+    body = build_sdp(
+        "192.0.2.50", 20000, [Codec(0, "PCMU", 8000), Codec(8, "PCMA", 8000)], 101, "sendrecv", 42, 1
+    )
     text = body.decode()
     assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
     assert text.splitlines() == [
@@ -178,4 +227,7 @@ def test_build_answer_with_audio_after_refused_stream() -> None:
     assert n is not None
     answer = parse_sdp(build_answer(sd, n, "192.0.2.50", 30000, 7, 1))
     assert [(m.media, m.port, m.proto) for m in answer.media] == [
-        ("image", 0, "udptl"), ("audio", 0, "RTP/SAVP"), ("audio", 30000, "RTP/AVP")]
+        ("image", 0, "udptl"),
+        ("audio", 0, "RTP/SAVP"),
+        ("audio", 30000, "RTP/AVP"),
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from ivr.sip.events import (
@@ -105,7 +107,7 @@ def test_2xx_retransmitted_until_ack_then_bye_after_64_t1() -> None:
     net.pump(drop=no_ack)
     net.advance(40.0, drop=no_ack)
     times = [t for t, _ in net.sent(uas, "200") if _.headers.get("CSeq") == "1 INVITE"]
-    gaps = [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)]
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(times)]
     assert gaps[:5] == [0.5, 1.0, 2.0, 4.0, 4.0]  # T1 doubling up to T2 (§13.3.1.4)
     assert max(times) <= 32.0
     byes = net.sent(uas, "BYE")
@@ -118,7 +120,7 @@ def test_2xx_retransmitted_until_ack_then_bye_after_64_t1() -> None:
 
 
 def test_ack_stops_2xx_retransmission() -> None:
-    net, uac, uas, call_id = setup_call(answer=False)
+    net, _uac, uas, call_id = setup_call(answer=False)
     uas.answer(call_id, SDP_B, net.now)
     first = True
 
@@ -241,7 +243,7 @@ def test_reinvite_glare_gives_491_both_ways() -> None:
 
 
 def test_refer_with_notify_sipfrag() -> None:
-    net, uac, uas, call_id = setup_call()
+    net, _uac, uas, call_id = setup_call()
     assert uas.refer(call_id, "sip:agent@127.0.0.1:5080", net.now)
     net.pump()
     refer = net.sent(uas, "REFER")[0][1]
@@ -350,8 +352,17 @@ def test_reliable_transport_has_no_retransmissions(transport: str) -> None:
 PEER = ("10.0.0.9", 5062)
 
 
-def raw(method: str, extra: str = "", *, branch: str = "z9hG4bK-raw-1", cseq: int = 1, to_tag: str = "",
-        call_id: str = "raw-call-1@10.0.0.9", body: str = "", uri: str = "sip:ivr@127.0.0.1:5060") -> bytes:  # fmt: skip
+def raw(
+    method: str,
+    extra: str = "",
+    *,
+    branch: str = "z9hG4bK-raw-1",
+    cseq: int = 1,
+    to_tag: str = "",
+    call_id: str = "raw-call-1@10.0.0.9",
+    body: str = "",
+    uri: str = "sip:ivr@127.0.0.1:5060",
+) -> bytes:
     tag = f";tag={to_tag}" if to_tag else ""
     lines = [
         f"{method} {uri} SIP/2.0",
@@ -662,3 +673,24 @@ def test_mutated_messages_never_raise(seed: bytes, edits: list[tuple[int, int, b
     ua.receive_datagram(bytes(data), PEER, 0.3)
     ua.handle_timer(100.0)
     assert _internal_errors(ua) == []
+
+
+def test_uas_hangup_before_answer_sends_480() -> None:
+    net, uac, uas, call_id = setup_call(answer=False)
+    uas.hangup(call_id, net.now)
+    net.pump()
+    assert net.of(uas)[-1] == CallEnded(call_id, "hangup", False, 480)
+    assert net.of(uac)[-1] == OutgoingFailed(call_id, 480, "Temporarily Unavailable")
+    assert net.sent(uac, "ACK")  # the client transaction ACKs the 480
+
+
+def test_options_in_dialog_and_keepalive_crlf() -> None:
+    net, uac, uas, call_id = setup_call()
+    uas.receive_datagram(b"\r\n\r\n", ("127.0.0.1", 5070), net.now)
+    assert uas.datagrams_to_send(net.now) == [] and uas.dropped == 0
+    dialog = uac._calls[call_id].dialog
+    assert dialog is not None
+    options = dialog.create_request("OPTIONS", uac._via())
+    uas.receive_datagram(bytes(options), ("127.0.0.1", 5070), net.now)
+    ((data, _addr),) = uas.datagrams_to_send(net.now)
+    assert data.startswith(b"SIP/2.0 200 OK")
