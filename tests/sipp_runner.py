@@ -165,8 +165,8 @@ class SippProcess:
         self.address = address  # host:port SIPp listens on
         self._cleanup = cleanup
         self._deadline = time.monotonic() + timeout
-        self._stdout = open(workdir / "stdout.txt", "wb")  # noqa: SIM115 - closed in wait()
-        self._stderr = open(workdir / "stderr.txt", "wb")  # noqa: SIM115
+        self._stdout = open(workdir / "stdout.txt", "wb")
+        self._stderr = open(workdir / "stderr.txt", "wb")
         self.process = subprocess.Popen(
             args, cwd=workdir, stdin=subprocess.DEVNULL, stdout=self._stdout, stderr=self._stderr
         )
@@ -212,9 +212,11 @@ class SippProcess:
     def _collect(self, timed_out: bool) -> SippResult:
         self._stdout.close()
         self._stderr.close()
-        read = lambda name: (  # noqa: E731
-            (self.workdir / name).read_text(errors="replace") if (self.workdir / name).exists() else ""
-        )
+
+        def read(name: str) -> str:
+            path = self.workdir / name
+            return path.read_text(errors="replace") if path.exists() else ""
+
         stdout, stderr = read("stdout.txt"), read("stderr.txt")
         stats = parse_stat_csv(read("stat.csv"))
         errors = read("errors.log")

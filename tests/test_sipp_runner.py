@@ -65,7 +65,9 @@ def test_every_scenario_loads() -> None:
         assert not problems, (scenario.name, result.describe())
 
 
-def _rtp_listener(port: int, stop: threading.Event, seen: Counter[int], events: list[tuple[int, int]]) -> None:
+def _rtp_listener(
+    port: int, stop: threading.Event, seen: Counter[int], events: list[tuple[int, int]]
+) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", port))
         sock.settimeout(0.1)

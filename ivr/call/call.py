@@ -163,7 +163,17 @@ class Call:
                 future.set_exception(CallGone(reason))
         self._playing.clear()
         self.media.player.stop()
-        self.log.info("call ended", reason=reason, duration=round(time.time() - self.started_at, 3))
+        stats = self.media.stats
+        self.log.info(
+            "call ended",
+            reason=reason,
+            duration=round(time.time() - self.started_at, 3),
+            keys="".join(key.digit for key in self.key_log),
+            rtp_sent=stats.packets_sent,
+            rtp_received=stats.packets_received,
+            rtp_foreign=stats.foreign_source,
+            rtp_malformed=stats.malformed,
+        )
 
     def _on_played(self, result: PlayResult) -> None:
         future = self._playing.pop(result.id, None)

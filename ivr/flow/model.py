@@ -274,6 +274,7 @@ class LookupStep(Step):
     source: TableSource | HttpSource
     key: str | None  # table column compared with ``value``
     value: Expr | None
+    value_at: Mark = field(compare=False)
     into: str  # results land in ``lookup.<into>``
     found: Ref | None
     not_found: Ref | None

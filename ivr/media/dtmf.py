@@ -28,10 +28,11 @@ stream gives every packet a new sequence number and the event's start timestamp.
 from __future__ import annotations
 
 import struct
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .rtp import RtpPacket, ts_diff
+from .rtp import RtpPacket
 
 __all__ = [
     "DIGITS",
@@ -53,6 +54,7 @@ _PAYLOAD = struct.Struct("!BBH")
 SAMPLES_PER_PACKET = 160  # 20 ms at 8 kHz
 END_RETRANSMISSIONS = 3  # RFC 4733 §2.5.1.4
 MAX_DURATION = 0xFFFF
+RECENT_EVENTS = 8  # start timestamps remembered to recognise late packets of past events
 
 
 class TelephoneEventError(ValueError):
@@ -138,6 +140,7 @@ class DtmfReceiver:
         self._digit: str | None = None  # None for non-DTMF events
         self._duration = 0
         self._reported = True
+        self._recent: deque[int] = deque(maxlen=RECENT_EVENTS)
 
     @property
     def in_progress(self) -> bool:
@@ -150,6 +153,7 @@ class DtmfReceiver:
         self._digit = None
         self._duration = 0
         self._reported = True
+        self._recent.clear()
 
     def feed(self, packet: RtpPacket) -> list[DtmfEvent]:
         self.stats.packets += 1
@@ -159,8 +163,13 @@ class DtmfReceiver:
             self.stats.malformed += 1
             return []
         ts = packet.timestamp
-        if self._timestamp is None or ts_diff(ts, self._timestamp) > 0:
+        if ts != self._timestamp and ts not in self._recent:
+            # §2.5.1.2: a new start timestamp is a new event. Not only a later one: senders that
+            # replay canned captures (SIPp's RFC 2833 pcaps) start each key at a fixed, possibly
+            # earlier timestamp. Late packets of recent events are recognised by their timestamp.
             events = self.flush()
+            if self._timestamp is not None:
+                self._recent.append(self._timestamp)
             self._timestamp = ts
             self._digit = digit_for_event(te.event)
             self._duration = te.duration
@@ -175,7 +184,7 @@ class DtmfReceiver:
                 events.append(self._finish())
             return events
         if ts != self._timestamp:
-            self.stats.stale += 1
+            self.stats.stale += 1  # a late packet of an earlier key press
             return []
         if self._reported:
             if te.end:

@@ -9,6 +9,14 @@ every call that plays them.
 Barge-in: `stop_interruptible()` removes the current and queued interruptible items at once, so
 the very next frame is already the next protected item (or nothing): the caller hears the prompt
 stop within one 20 ms frame of the key press or speech onset.
+
+Live input: `feed(frame)` / `feed_encoded(payload, codec)` hand the player one frame for the next
+tick only, e.g. the other leg of a bridge.  A live frame is not queued: a newer one replaces an
+unplayed one (counted in `live_replaced`), so live audio never builds up latency.  When an item is
+playing at the same time, the two are mixed (summed and clipped), so a beep or announcement is
+heard over the live voice; otherwise the live frame is sent alone.  A live payload already in the
+outgoing codec goes out as it is; PCMU<->PCMA is one 256-entry byte translation (decode to linear,
+encode again, as G.711 does between the laws), computed once per pair.
 """
 
 from __future__ import annotations
@@ -74,6 +82,17 @@ class _Item:
     encoded: bytes = field(default=b"")
 
 
+def _transcode_table(source: Codec, target: Codec) -> bytes:
+    table = _TRANSCODE.get((source.name, target.name))
+    if table is None:
+        table = target.encode(source.decode(bytes(range(256))))
+        _TRANSCODE[(source.name, target.name)] = table
+    return table
+
+
+_TRANSCODE: dict[tuple[str, str], bytes] = {}
+
+
 class Player:
     """Queue of items played frame by frame; `comfort_silence` makes an idle player send silence.
 
@@ -89,6 +108,9 @@ class Player:
         self._silence = np.zeros(FRAME, dtype=np.int16)
         self._silence.setflags(write=False)
         self._silence_payloads: dict[str, bytes] = {}
+        self._live: Int16Array | bytes | None = None  # one frame for the next tick
+        self._live_codec: Codec | None = None  # set when `_live` is an encoded payload
+        self.live_replaced = 0  # live frames replaced before they were played
 
     @property
     def playing(self) -> bool:
@@ -128,6 +150,37 @@ class Player:
             self._queue.append(item)
         return item.id
 
+    @property
+    def has_live(self) -> bool:
+        return self._live is not None
+
+    def feed(self, frame: Int16Array) -> None:
+        """Play these 160 samples on the next tick (mixed with a playing item); not queued."""
+        if frame.dtype != np.int16 or frame.shape != (FRAME,):
+            raise TypeError(f"feed() takes 160 int16 samples, got {frame.dtype} shape {frame.shape}")
+        if self._live is not None:
+            self.live_replaced += 1
+        self._live = frame
+        self._live_codec = None
+
+    def feed_encoded(self, payload: bytes, codec: Codec) -> None:
+        """`feed()` for a frame already encoded with `codec` (passed on without decoding if it can)."""
+        if len(payload) != FRAME:
+            raise ValueError(f"feed_encoded() takes a {FRAME}-byte G.711 frame, got {len(payload)} bytes")
+        if self._live is not None:
+            self.live_replaced += 1
+        self._live = payload
+        self._live_codec = codec
+
+    def cancel(self, item_id: int) -> bool:
+        """Drop one queued or playing item, protected or not; False if it is not queued."""
+        for item in self._queue:
+            if item.id == item_id:
+                self._queue.remove(item)
+                self._report(item, completed=False)
+                return True
+        return False
+
     def stop_interruptible(self) -> list[int]:
         """Barge-in: drop the current and queued interruptible items; returns their ids."""
         stopped = [item for item in self._queue if item.interruptible]
@@ -138,9 +191,10 @@ class Player:
         return [item.id for item in stopped]
 
     def stop(self) -> list[int]:
-        """Drop everything, protected items included (hang-up, transfer)."""
+        """Drop everything, protected items and a pending live frame included (hang-up, transfer)."""
         stopped = list(self._queue)
         self._queue.clear()
+        self._live = self._live_codec = None
         for item in stopped:
             self._report(item, completed=False)
         return [item.id for item in stopped]
@@ -151,6 +205,8 @@ class Player:
 
     def next_frame(self) -> Int16Array | None:
         """The next 160 samples (a read-only view), silence or None when idle."""
+        if self._live is not None:
+            return self._live_frame()
         if not self._queue:
             return self._silence if self.comfort_silence else None
         item = self._queue[0]
@@ -161,6 +217,8 @@ class Player:
 
     def next_payload(self, codec: Codec) -> bytes | None:
         """The next frame encoded with `codec`; silence or None when idle."""
+        if self._live is not None:
+            return self._live_payload(codec)
         if not self._queue:
             if not self.comfort_silence:
                 return None
@@ -176,6 +234,38 @@ class Player:
         payload = item.encoded[pos : pos + FRAME]
         self._advance(item, pos + FRAME)
         return payload
+
+    def _take_live(self) -> Int16Array:
+        live, codec = self._live, self._live_codec
+        self._live = self._live_codec = None
+        if isinstance(live, bytes):
+            assert codec is not None
+            return codec.decode(live)
+        assert live is not None
+        return live
+
+    def _mixed(self, live: Int16Array) -> Int16Array:
+        item = self._queue[0]
+        pos = item.position
+        prompt = item.samples[pos : pos + FRAME]
+        self._advance(item, pos + FRAME)
+        mixed: Int16Array = np.clip(live.astype(np.int32) + prompt, -32768, 32767).astype(np.int16)
+        return mixed
+
+    def _live_frame(self) -> Int16Array:
+        live = self._take_live()
+        return self._mixed(live) if self._queue else live
+
+    def _live_payload(self, codec: Codec) -> bytes:
+        if self._queue:
+            return codec.encode(self._mixed(self._take_live()))
+        live, source = self._live, self._live_codec
+        self._live = self._live_codec = None
+        if isinstance(live, bytes):
+            assert source is not None
+            return live if source is codec else live.translate(_transcode_table(source, codec))
+        assert live is not None
+        return codec.encode(live)
 
     def _advance(self, item: _Item, position: int) -> None:
         item.position = position

@@ -19,7 +19,19 @@ Receiving
   which case the new source takes over.  Wrong payload types, malformed datagrams and packets while
   inactive are counted, never raised.  A new audio SSRC resets the jitter buffer; RFC 4733 packets
   go through the `DtmfReceiver` and are returned from `receive()` at once; audio goes through the
-  jitter buffer and comes out, decoded, on `tick()`.
+  jitter buffer and comes out, decoded, on `tick()`.  The jitter buffer re-frames 10/30/40 ms
+  packets into 20 ms frames, so a tick always plays 160 samples.
+
+In-band DTMF
+  With `inband_dtmf` the played-out frames go through the Goertzel detector.  The first frame in
+  which a digit is confidently heard yields a `DtmfStart` at once (barge-in 20 ms after the tone
+  begins, as with RFC 4733's first packet); the `DtmfEvent` follows when the debounce confirms it.
+  An in-band start that the debounce does not confirm is not followed by an event.
+
+Taps and live input (bridging)
+  A `StreamTap` set as `stream.tap` sees every played-out payload (or None) on `tick()` and every
+  RFC 4733 event `receive()` (or a tick's timeout flush) produces; `send_frame(frame)` hands the
+  player one live frame for its next tick.  `ivr.media.bridge.Bridge` is built from these two.
 """
 
 from __future__ import annotations
@@ -29,18 +41,19 @@ import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from .dtmf import DtmfEvent, DtmfPacket, DtmfReceiver, DtmfSender, DtmfStart
 from .g711 import Codec, codec_by_name
-from .goertzel import ON_FRAMES, DtmfDetector, generate_dtmf
+from .goertzel import DtmfDetector, generate_dtmf
 from .jitter import JitterBuffer
 from .player import Player
 from .rtp import RTP_HEADER_SIZE, RtpPacket, RtpParseError, build_header
 
-__all__ = ["DIRECTIONS", "Address", "MediaEvent", "MediaStream", "StreamStats"]
+__all__ = ["DIRECTIONS", "Address", "MediaEvent", "MediaStream", "StreamStats", "StreamTap"]
 
 Address = tuple[str, int]
 MediaEvent = DtmfEvent | DtmfStart
@@ -67,6 +80,16 @@ class StreamStats:
     ssrc_changes: int = 0
     not_receiving: int = 0
     dtmf_sent: int = 0
+
+
+class StreamTap(Protocol):
+    """Sees what a stream receives (a bridge, a conference mixer, a monitor)."""
+
+    def on_frame(self, stream: MediaStream, payload: bytes | None) -> None:
+        """The 160-byte payload (in `stream.codec`) played out by this tick, or None."""
+
+    def on_events(self, stream: MediaStream, events: list[MediaEvent]) -> None:
+        """RFC 4733 events as `receive()` returns them (and events whose end was lost)."""
 
 
 class MediaStream:
@@ -101,7 +124,8 @@ class MediaStream:
         self.latch_timeout = latch_timeout
         self.on_audio = on_audio
         self.player = Player(comfort_silence=comfort_silence)
-        self.jitter = JitterBuffer(jitter_depth, jitter_max)
+        self.jitter = JitterBuffer(jitter_depth, jitter_max, silence_byte=self.codec.silence_byte)
+        self.tap: StreamTap | None = None
         self.stats = StreamStats()
         self._rx_payload: bytes | None = None  # payload played out on the last tick
         self._rx_frame: Int16Array | None = None  # ... decoded, when someone asked for it
@@ -145,6 +169,7 @@ class MediaStream:
         if new_codec is not self.codec:
             self.codec = new_codec
             self.jitter.reset()  # queued payloads are in the old encoding
+            self.jitter.silence_byte = new_codec.silence_byte
             self._rx_payload = self._rx_frame = None
         self.dtmf_pt = dtmf_pt
         self._set_direction(direction)
@@ -243,6 +268,8 @@ class MediaStream:
         events.extend(self._starts)  # a DtmfStart comes before its own completion
         self._starts.clear()
         events.extend(completed)
+        if events and self.tap is not None:
+            self.tap.on_events(self, events)
         return events
 
     @property
@@ -263,6 +290,8 @@ class MediaStream:
     def _receive_tick(self, now: float) -> None:
         self._rx_payload = self.jitter.pop_frame()
         self._rx_frame = None
+        if self.tap is not None:
+            self.tap.on_frame(self, self._rx_payload)
         if self._rx_payload is not None and self.on_audio is not None:
             frame = self.received_frame
             assert frame is not None
@@ -271,14 +300,22 @@ class MediaStream:
             self._scan_and_record(self.received_frame)
         self._rx_timestamp = (self._rx_timestamp + FRAME) & 0xFFFF_FFFF
         if self._dtmf_rx.in_progress and now - self._last_dtmf_rx > DTMF_END_TIMEOUT:
-            self._pending.extend(self._dtmf_rx.flush())
+            flushed = self._dtmf_rx.flush()
+            self._pending.extend(flushed)
+            if flushed and self.tap is not None:
+                self.tap.on_events(self, list(flushed))
 
     def _scan_and_record(self, frame: Int16Array | None) -> None:
-        if self._detector is not None:
-            digit = self._detector.process(frame)
+        detector = self._detector
+        if detector is not None:
+            digit = detector.process(frame)
             if digit is not None:
-                start = (self._rx_timestamp - (ON_FRAMES - 1) * FRAME) & 0xFFFF_FFFF
-                self._pending.append(DtmfEvent(digit, start, ON_FRAMES * FRAME, "inband"))
+                start = (self._rx_timestamp - (detector.on_frames - 1) * FRAME) & 0xFFFF_FFFF
+                self._pending.append(DtmfEvent(digit, start, detector.on_frames * FRAME, "inband"))
+            elif detector._candidate_frames == 1 and detector._candidate is not None:
+                # This frame began a confident candidate: report the start now for barge-in, as
+                # RFC 4733's first packet does; the debounce still decides whether it is a key.
+                self._pending.append(DtmfStart(detector._candidate, self._rx_timestamp))
         if self._recording is not None:
             self._recording.append(frame.copy() if frame is not None else np.zeros(FRAME, np.int16))
 
@@ -298,6 +335,10 @@ class MediaStream:
             tone = np.concatenate([tone, np.zeros((-len(tone)) % FRAME, np.int16)])
             encoded = self.codec.encode(tone)
             self._inband_tx.extend(encoded[i : i + FRAME] for i in range(0, len(encoded), FRAME))
+
+    def send_frame(self, frame: Int16Array) -> None:
+        """Send these 160 live samples on the next tick (mixed with a playing prompt, if any)."""
+        self.player.feed(frame)
 
     @property
     def sending_dtmf(self) -> bool:

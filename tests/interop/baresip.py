@@ -130,7 +130,9 @@ class Baresip:
             "snd_path": str(self.record_dir),
         }
         text = "".join(f"{key}\t\t{value}\n" for key, value in lines.items())
-        text += "".join(f"module\t\t{name}\n" for name in ("g711.so", "aufile.so", "aubridge.so", "sndfile.so"))
+        text += "".join(
+            f"module\t\t{name}\n" for name in ("g711.so", "aufile.so", "aubridge.so", "sndfile.so")
+        )
         text += "".join(f"module_app\t\t{name}\n" for name in ("account.so", "menu.so", "ctrl_tcp.so"))
         (self.config_dir / "config").write_text(text)
         (self.config_dir / "accounts").write_text(f"<sip:{self.user}@{LOCALHOST}>;regint=0\n")
@@ -138,9 +140,11 @@ class Baresip:
 
     def start(self, startup_timeout: float = 10) -> None:
         self.write_config()
-        log = open(self.workdir / "baresip.log", "wb")  # noqa: SIM115 - owned by the process
+        log = open(self.workdir / "baresip.log", "wb")
         args = [baresip_binary(), "-f", str(self.config_dir), "-t", str(int(self.max_seconds) + 5)]
-        self.process = subprocess.Popen(args, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        self.process = subprocess.Popen(
+            args, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+        )
         log.close()
         deadline = time.monotonic() + startup_timeout
         while self._sock is None:
@@ -148,7 +152,9 @@ class Baresip:
                 self._sock = socket.create_connection((LOCALHOST, self.ctrl_port), timeout=0.5)
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"baresip did not start (rc={self.process.poll()}):\n{self.log()}") from None
+                    raise RuntimeError(
+                        f"baresip did not start (rc={self.process.poll()}):\n{self.log()}"
+                    ) from None
                 time.sleep(0.05)
 
     def stop(self) -> int | None:
@@ -185,7 +191,9 @@ class Baresip:
         assert self._sock is not None, "baresip is not running"
         self._token += 1
         token = f"t{self._token}"
-        self._sock.sendall(_netstring(json.dumps({"command": name, "params": params, "token": token}).encode()))
+        self._sock.sendall(
+            _netstring(json.dumps({"command": name, "params": params, "token": token}).encode())
+        )
         deadline = time.monotonic() + timeout
         while True:
             for response in self.responses:

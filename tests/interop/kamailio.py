@@ -293,7 +293,7 @@ def kamailio_proxy(
     port = port or find_free_udp_port(host, also_tcp=True)
     config = workdir / "kamailio.cfg"
     write_config(config, host, port, users, debug)
-    log = open(workdir / "kamailio.log", "wb")  # noqa: SIM115 - closed below
+    log = open(workdir / "kamailio.log", "wb")
     args = [
         kamailio_binary(),
         "-f", str(config),

@@ -36,7 +36,8 @@ def register(registrar: str, user: str, password: str, *, local_port: int | None
 
 def tone_wav(path: Path, seconds: float, frequency: float = 440.0, rate: int = 8000) -> Path:
     frames = b"".join(
-        struct.pack("<h", int(8000 * math.sin(2 * math.pi * frequency * n / rate))) for n in range(int(seconds * rate))
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * frequency * n / rate)))
+        for n in range(int(seconds * rate))
     )
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
@@ -70,7 +71,12 @@ def test_call_through_kamailio_to_a_registered_sipp_uas() -> None:
 def test_kamailio_answers_404_for_unregistered_users() -> None:
     with kamailio_proxy() as kam:
         caller = run_sipp(
-            "uac_basic.xml", kam.address, service="nobody", sets=FAST, timeout=15, extra_args=["-trace_error_codes"]
+            "uac_basic.xml",
+            kam.address,
+            service="nobody",
+            sets=FAST,
+            timeout=15,
+            extra_args=["-trace_error_codes"],
         )
     assert caller.failed == 1, caller.describe()
     assert "404" in caller.errors
@@ -80,7 +86,12 @@ def test_baresip_calls_sipp_and_hears_the_echo(tmp_path: Path) -> None:
     tone = tone_wav(tmp_path / "tone.wav", seconds=4)
     with sipp_background("uas_agent.xml", extra_args=["-rtp_echo"], timeout=30) as uas:
         call = baresip_call(
-            f"sip:agent@{uas.address}", workdir=tmp_path, audio=tone, hold_s=2, digits="1#", digits_after_s=0.5
+            f"sip:agent@{uas.address}",
+            workdir=tmp_path,
+            audio=tone,
+            hold_s=2,
+            digits="1#",
+            digits_after_s=0.5,
         )
         callee = uas.wait(timeout=10)
     assert call.established, call.log[-3000:]

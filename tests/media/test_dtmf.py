@@ -79,6 +79,18 @@ def test_sipp_captures_yield_the_digit_exactly_once(digit: str, name: str) -> No
     assert receiver.flush() == []
 
 
+def test_captures_replayed_out_of_order_are_each_a_key_press() -> None:
+    # SIPp replays each capture with its own fixed timestamps: 4 (ts 37120) before 2 (ts 23200)
+    # goes backwards in time, yet every capture is a separate key press. (The same capture twice
+    # in a row is byte-identical to a retransmission and counts once.)
+    receiver = DtmfReceiver()
+    events: list[DtmfEvent] = []
+    for digit in "42#1":
+        for datagram in read_udp(SIPP / PCAP_DIGITS[digit]):
+            events.extend(receiver.feed(RtpPacket.parse(datagram.payload)))
+    assert "".join(e.digit for e in events) == "42#1"
+
+
 def test_reported_on_first_end_packet() -> None:
     rx = DtmfReceiver()
     assert rx.feed(rtp(1000, TelephoneEvent(5, False, 10, 160), marker=True)) == []

@@ -8,7 +8,8 @@ from ivr.media.jitter import JitterBuffer
 
 
 def payload(seq: int) -> bytes:
-    return seq.to_bytes(2, "big")
+    # A 20 ms G.711 payload (160 bytes) that says which packet it is in its first two bytes.
+    return seq.to_bytes(2, "big") + bytes(158)
 
 
 def push(jb: JitterBuffer, seq: int, now: float = 0.0) -> None:
@@ -19,7 +20,7 @@ def drain(jb: JitterBuffer, n: int) -> list[int | None]:
     out: list[int | None] = []
     for _ in range(n):
         frame = jb.pop_frame()
-        out.append(None if frame is None else int.from_bytes(frame, "big"))
+        out.append(None if frame is None else int.from_bytes(frame[:2], "big"))
     return out
 
 

@@ -1,0 +1,202 @@
+"""Safe YAML loading that remembers where every value came from.
+
+The file is composed with ``yaml.SafeLoader`` (never the unsafe loader: a flow is operator input,
+and YAML tags must not construct Python objects) and the node tree is walked into plain data while
+each node's position is stored by its path, e.g. ``("steps", "menu", "menu", "choices", 1, "key")``.
+That path is also what JSON Schema reports, so schema errors map back to ``file:line:column``.
+
+The walk also catches what PyYAML lets through silently: a key written twice in one mapping
+(the second would quietly replace the first step), and alias bombs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from jsonschema.exceptions import ValidationError, best_match
+
+from ivr.flow.model import Mark
+
+PathKey = tuple[str | int, ...]
+MAX_NODES = 200_000  # a flow is hand-written; more than this is an alias bomb, not a flow
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema" / "flow.schema.json"
+
+
+class LoadError(Exception):
+    def __init__(self, at: Mark, message: str) -> None:
+        super().__init__(f"{at}: {message}")
+        self.at = at
+        self.message = message
+
+
+@dataclass
+class Document:
+    """Plain data from one YAML file, with the mark of every value and of every mapping key."""
+
+    file: str
+    data: Any
+    marks: dict[PathKey, Mark] = field(default_factory=dict)
+    key_marks: dict[PathKey, Mark] = field(default_factory=dict)
+    # Where the text of a one-line scalar starts relative to its mark (1 after a quote), so that
+    # an error at column 7 of an expression points at column 7 of the expression in the file.
+    text_offsets: dict[PathKey, int] = field(default_factory=dict)
+
+    def text_mark(self, path: PathKey, column: int) -> Mark:
+        """The mark of 1-based ``column`` inside the scalar at ``path`` (its start if multi-line)."""
+        base = self.mark(path)
+        offset = self.text_offsets.get(path)
+        if offset is None:
+            return base
+        return Mark(base.file, base.line, base.column + offset + column - 1)
+
+    def mark(self, path: PathKey, *, key: bool = False) -> Mark:
+        """The mark of ``path`` (its key with ``key=True``), or of the nearest enclosing value."""
+        if key and path in self.key_marks:
+            return self.key_marks[path]
+        probe = path
+        while probe:
+            if probe in self.marks:
+                return self.marks[probe]
+            probe = probe[:-1]
+        return self.marks.get((), Mark(self.file, 1, 1))
+
+
+def _mark(file: str, node: yaml.Node) -> Mark:
+    return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Walker:
+    def __init__(self, file: str, loader: yaml.SafeLoader) -> None:
+        self.file = file
+        self.loader = loader
+        self.doc = Document(file, None)
+        self.count = 0
+
+    def walk(self, node: yaml.Node, path: PathKey) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise LoadError(_mark(self.file, node), f"document has more than {MAX_NODES} values")
+        self.doc.marks[path] = _mark(self.file, node)
+        if isinstance(node, yaml.MappingNode):
+            result: dict[str, Any] = {}
+            first_seen: dict[str, Mark] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise LoadError(_mark(self.file, key_node), "YAML merge keys ('<<') are not supported")
+                key = self.scalar(key_node)
+                if isinstance(key, dict | list) or not isinstance(key_node, yaml.ScalarNode):
+                    raise LoadError(_mark(self.file, key_node), "mapping keys must be plain text")
+                name = str(key).lower() if isinstance(key, bool) else str(key)
+                key_mark = _mark(self.file, key_node)
+                if name in first_seen:
+                    earlier = first_seen[name]
+                    raise LoadError(key_mark, f"duplicate key '{name}' (first written at line {earlier.line})")
+                first_seen[name] = key_mark
+                self.doc.key_marks[(*path, name)] = key_mark
+                result[name] = self.walk(value_node, (*path, name))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.ScalarNode) and node.start_mark.line == node.end_mark.line:
+            self.doc.text_offsets[path] = 1 if node.style in ("'", '"') else 0
+        return self.scalar(node)
+
+    def scalar(self, node: yaml.Node) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            return None
+        # Dates and times stay text: the flow decides how to read them (templates, hours).
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise LoadError(_mark(self.file, node), f"cannot read value: {exc.problem}") from None
+
+
+def load_yaml(text: str, file: str) -> Document:
+    """Parse one YAML document into a ``Document``; raises ``LoadError`` with a mark."""
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            raise LoadError(Mark(file, line, column), exc.problem or str(exc)) from None
+        except yaml.YAMLError as exc:
+            raise LoadError(Mark(file, 1, 1), str(exc)) from None
+        walker = _Walker(file, loader)
+        if node is None:
+            walker.doc.data = None
+        else:
+            walker.doc.data = walker.walk(node, ())
+        return walker.doc
+    finally:
+        loader.dispose()
+
+
+def load_file(path: Path, display: str | None = None) -> Document:
+    name = display if display is not None else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LoadError(Mark(name, 1, 1), f"cannot read file: {exc}") from None
+    return load_yaml(text, name)
+
+
+# -- JSON Schema ----------------------------------------------------------------------------------
+
+
+@functools.cache
+def flow_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = flow_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def schema_errors(doc: Document) -> list[tuple[Mark, str]]:
+    """Schema violations, each at the mark of the offending value (or the unknown key)."""
+    found: list[tuple[Mark, str]] = []
+    for error in sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
+        found.extend(_describe(doc, error))
+    return sorted(set(found))
+
+
+def _describe(doc: Document, error: ValidationError) -> Iterator[tuple[Mark, str]]:
+    path: PathKey = tuple(error.absolute_path)
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        best = best_match(error.context)
+        yield from _describe(doc, best)
+        return
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        patterns = error.schema.get("patternProperties", {})
+        import re
+
+        for key in error.instance:
+            if key in allowed or any(re.search(p, key) for p in patterns):
+                continue
+            hint = f" (expected one of: {', '.join(sorted(allowed))})" if allowed and len(allowed) <= 16 else ""
+            yield doc.mark((*path, key), key=True), f"unknown field '{key}'{hint}"
+        return
+    if error.validator == "required":
+        yield doc.mark(path), error.message.replace("is a required property", "is required")
+        return
+    where = "/".join(str(p) for p in path)
+    message = error.message
+    if len(message) > 160:
+        message = message[:157] + "..."
+    yield doc.mark(path), f"{where}: {message}" if where else message
