@@ -56,13 +56,14 @@ def test_parse_screen_counts() -> None:
     assert parse_screen_counts("nothing") is None
 
 
-def test_every_scenario_loads() -> None:
-    """SIPp refuses a scenario it cannot parse at once, with one of these words in its errors."""
-    refusals = ("Unsupported", "Unknown", "Unable to", "referenced", "Invalid", "not found")
-    for scenario in sorted(SIPP_DIR.glob("*.xml")):
-        result = run_sipp(scenario, "127.0.0.1:9", timeout=6, extra_args=["-recv_timeout", "300"])
-        problems = [word for word in refusals if word in result.errors + result.stderr]
-        assert not problems, (scenario.name, result.describe())
+@pytest.mark.parametrize("scenario", sorted(SIPP_DIR.glob("*.xml")), ids=lambda path: path.name)
+def test_scenario_loads(scenario: Path) -> None:
+    """SIPp refuses a scenario it cannot parse before doing anything.  One it accepts either waits
+    in vain for an answer from the discard port (a caller) or for a call until -timeout (a callee)."""
+    result = run_sipp(scenario, "127.0.0.1:9", timeout=6, extra_args=["-recv_timeout", "300"])
+    assert "receive timeout on message" in result.errors or "timed out after" in result.errors, (
+        result.describe()
+    )
 
 
 def _rtp_listener(

@@ -23,10 +23,23 @@ import yaml
 from ivr.flow import model as m
 from ivr.flow.expressions import Expr, ExprError, literal, parse
 from ivr.flow.loader import Document, PathKey
-from ivr.flow.templates import TemplateError, parse_template
+from ivr.flow.templates import Template, TemplateError, parse_template
 
-KINDS = ("say", "menu", "ask", "collect", "set", "branch", "lookup", "transfer", "callback", "hangup",
-         "goto", "call", "return")  # fmt: skip
+KINDS = (
+    "say",
+    "menu",
+    "ask",
+    "collect",
+    "set",
+    "branch",
+    "lookup",
+    "transfer",
+    "callback",
+    "hangup",
+    "goto",
+    "call",
+    "return",
+)
 # Step-level fields and the kinds they belong to ("next" is checked separately).
 _ROUTING_FIELDS = {
     "barge_in": ("say",),
@@ -86,7 +99,7 @@ class Builder:
             return default
         return seconds
 
-    def template(self, text: str, path: PathKey) -> m.Template:
+    def template(self, text: str, path: PathKey) -> Template:
         try:
             return parse_template(text)
         except TemplateError as exc:
@@ -95,19 +108,26 @@ class Builder:
 
     def prompt(self, value: object, path: PathKey) -> m.Prompt:
         at = self.doc.mark(path)
-        if isinstance(value, str):
-            return m.Prompt({self.language: self.template(value, path)}, at)
-        texts: dict[str, m.Template] = {}
+        entries: dict[str, PathKey] = {}
         recording = None
-        if isinstance(value, dict):
+        if isinstance(value, str):
+            entries[self.language] = path
+        elif isinstance(value, dict):
             for lang, text in value.items():
                 if lang == "file":
                     recording = str(text)
                 else:
-                    texts[lang] = self.template(str(text), (*path, lang))
+                    entries[lang] = (*path, lang)
+        texts: dict[str, Template] = {}
+        text_at: dict[str, m.Mark] = {}
+        for lang, where in entries.items():
+            raw = self.doc.data_at(where)
+            texts[lang] = self.template(str(raw), where)
+            if self.doc.is_one_line(where):
+                text_at[lang] = self.doc.text_mark(where, 1)
         if self.language not in texts:
             self.error(at, f"missing prompt text for the flow's language '{self.language}'")
-        return m.Prompt(texts, at, recording)
+        return m.Prompt(texts, at, recording, text_at)
 
     def prompts(self, value: object, path: PathKey) -> tuple[m.Prompt, ...]:
         if value is None:
@@ -204,7 +224,9 @@ class Builder:
             where = (*path, "open", days)
             weekdays = _weekdays(days)
             if weekdays is None:
-                self.error(self.doc.mark(where, key=True), f"bad days '{days}' (write e.g. mon-fri, sat, sat,sun)")
+                self.error(
+                    self.doc.mark(where, key=True), f"bad days '{days}' (write e.g. mon-fri, sat, sat,sun)"
+                )
                 continue
             for span in spans if isinstance(spans, list) else [spans]:
                 times = _time_range(str(span))
@@ -237,8 +259,10 @@ class Builder:
         kind = kinds[0]
         for field_name, owners in _ROUTING_FIELDS.items():
             if field_name in raw and kind not in owners:
-                self.error(self.doc.mark((*path, field_name), key=True),
-                           f"'{field_name}' does not apply to a '{kind}' step")  # fmt: skip
+                self.error(
+                    self.doc.mark((*path, field_name), key=True),
+                    f"'{field_name}' does not apply to a '{kind}' step",
+                )
         if "next" in raw and kind not in _TAKES_NEXT:
             self.error(self.doc.mark((*path, "next"), key=True), f"'next' does not apply to a '{kind}' step")
         common: dict[str, Any] = {
@@ -250,20 +274,28 @@ class Builder:
         value = raw[kind]
         kp: PathKey = (*path, kind)
         if kind == "say":
-            return m.SayStep(prompt=self.prompt(value, kp), barge_in=bool(raw.get("barge_in", True)), **common)
+            return m.SayStep(
+                prompt=self.prompt(value, kp), barge_in=bool(raw.get("barge_in", True)), **common
+            )
         if kind == "menu":
             return self.menu(value, kp, common)
         if kind == "ask":
             routes: dict[str, m.Ref] = {}
             for intent, target in value["intents"].items():
                 if intent not in self.intents:
-                    self.error(self.doc.mark((*kp, "intents", intent), key=True),
-                               f"unknown intent '{intent}' (define it under settings.intents)")  # fmt: skip
+                    self.error(
+                        self.doc.mark((*kp, "intents", intent), key=True),
+                        f"unknown intent '{intent}' (define it under settings.intents)",
+                    )
                 ref = self.ref(target, (*kp, "intents", intent))
                 assert ref is not None
                 routes[intent] = ref
-            return m.AskStep(prompt=self.prompt(value["prompt"], (*kp, "prompt")), routes=routes,
-                             retries=self.retries(value, kp), **common)  # fmt: skip
+            return m.AskStep(
+                prompt=self.prompt(value["prompt"], (*kp, "prompt")),
+                routes=routes,
+                retries=self.retries(value, kp),
+                **common,
+            )
         if kind == "collect":
             return self.collect(value, kp, common)
         if kind == "set":
@@ -274,8 +306,11 @@ class Builder:
             return m.SetStep(assignments=assignments, **common)
         if kind == "branch":
             cases = tuple(
-                m.Case(self.expr(c["if"], (*kp, i, "if")), self._required_ref(c["then"], (*kp, i, "then")),
-                       self.doc.text_mark((*kp, i, "if"), 1))  # fmt: skip
+                m.Case(
+                    self.expr(c["if"], (*kp, i, "if")),
+                    self._required_ref(c["then"], (*kp, i, "then")),
+                    self.doc.text_mark((*kp, i, "if"), 1),
+                )
                 for i, c in enumerate(value)
             )
             return m.BranchStep(cases=cases, otherwise=self.ref(raw.get("else"), (*path, "else")), **common)
@@ -283,25 +318,30 @@ class Builder:
             return self.lookup(value, kp, raw, path, common)
         if kind == "transfer":
             return m.TransferStep(
-                skill=value.get("skill"), queue=value.get("queue"), language=value.get("language"),
+                skill=value.get("skill"),
+                queue=value.get("queue"),
+                language=value.get("language"),
                 mode=value.get("mode", "bridge"),
                 say=self.prompt(value["say"], (*kp, "say")) if "say" in value else None,
-                no_agent=self.ref(raw.get("no_agent"), (*path, "no_agent")), **common,
-            )  # fmt: skip
+                no_agent=self.ref(raw.get("no_agent"), (*path, "no_agent")),
+                **common,
+            )
         if kind == "callback":
             return m.CallbackStep(
                 say=self.prompt(value["say"], (*kp, "say")) if "say" in value else None,
                 number=self.expr(value["number"], (*kp, "number")) if "number" in value else None,
                 booked=self.ref(raw.get("booked"), (*path, "booked")),
                 declined=self.ref(raw.get("declined"), (*path, "declined")),
-                failed=self.ref(raw.get("failed"), (*path, "failed")), **common,
-            )  # fmt: skip
+                failed=self.ref(raw.get("failed"), (*path, "failed")),
+                **common,
+            )
         if kind == "hangup":
             options = value if isinstance(value, dict) else {}
             return m.HangupStep(
                 say=self.prompt(options["say"], (*kp, "say")) if "say" in options else None,
-                reason=str(options.get("reason", "resolved")), **common,
-            )  # fmt: skip
+                reason=str(options.get("reason", "resolved")),
+                **common,
+            )
         if kind == "goto":
             return m.GotoStep(target=self._required_ref(value, kp), **common)
         if kind == "call":
@@ -315,8 +355,9 @@ class Builder:
         if not isinstance(raw, dict):
             return None
         reason = raw.get("reason")
-        return m.FastPathOverride(bool(raw.get("disabled", False)), str(reason) if reason else None,
-                                  self.doc.mark(path, key=True))  # fmt: skip
+        return m.FastPathOverride(
+            bool(raw.get("disabled", False)), str(reason) if reason else None, self.doc.mark(path, key=True)
+        )
 
     def retries(self, value: dict[str, Any], path: PathKey) -> m.Retries:
         return m.Retries(
@@ -337,15 +378,27 @@ class Builder:
                 if c["intent"] in self.intents:
                     phrases += self.intents[c["intent"]]
                 else:
-                    self.error(self.doc.mark((*cp, "intent")),
-                               f"unknown intent '{c['intent']}' (define it under settings.intents)")  # fmt: skip
+                    self.error(
+                        self.doc.mark((*cp, "intent")),
+                        f"unknown intent '{c['intent']}' (define it under settings.intents)",
+                    )
             key = c.get("key")
             if key is None and not phrases:
                 self.error(self.doc.mark(cp), "menu choice needs a key or phrases")
-            choices.append(m.Choice(None if key is None else str(key), tuple(phrases),
-                                    self._required_ref(c["next"], (*cp, "next")), self.doc.mark(cp)))  # fmt: skip
-        return m.MenuStep(prompt=self.prompt(value["prompt"], (*path, "prompt")), choices=tuple(choices),
-                          retries=self.retries(value, path), **common)  # fmt: skip
+            choices.append(
+                m.Choice(
+                    None if key is None else str(key),
+                    tuple(phrases),
+                    self._required_ref(c["next"], (*cp, "next")),
+                    self.doc.mark(cp),
+                )
+            )
+        return m.MenuStep(
+            prompt=self.prompt(value["prompt"], (*path, "prompt")),
+            choices=tuple(choices),
+            retries=self.retries(value, path),
+            **common,
+        )
 
     def collect(self, value: dict[str, Any], path: PathKey, common: dict[str, Any]) -> m.CollectStep:
         low = int(value.get("min", 1))
@@ -353,16 +406,29 @@ class Builder:
         if low > high:
             self.error(self.doc.mark((*path, "min")), f"min ({low}) is larger than max ({high})")
         return m.CollectStep(
-            prompt=self.prompt(value["prompt"], (*path, "prompt")), into=str(value["into"]),
-            min_digits=low, max_digits=high, terminator=value.get("terminator", "#"),
-            inter_digit_timeout=self.duration(value.get("inter_digit_timeout"), (*path, "inter_digit_timeout"),
-                                              self.defaults.inter_digit_timeout),
+            prompt=self.prompt(value["prompt"], (*path, "prompt")),
+            into=str(value["into"]),
+            min_digits=low,
+            max_digits=high,
+            terminator=value.get("terminator", "#"),
+            inter_digit_timeout=self.duration(
+                value.get("inter_digit_timeout"),
+                (*path, "inter_digit_timeout"),
+                self.defaults.inter_digit_timeout,
+            ),
             pattern=self.pattern(value.get("pattern"), (*path, "pattern")),
-            retries=self.retries(value, path), **common,
-        )  # fmt: skip
+            retries=self.retries(value, path),
+            **common,
+        )
 
-    def lookup(self, value: dict[str, Any], path: PathKey, raw: dict[str, Any], step_path: PathKey,
-               common: dict[str, Any]) -> m.LookupStep:  # fmt: skip
+    def lookup(
+        self,
+        value: dict[str, Any],
+        path: PathKey,
+        raw: dict[str, Any],
+        step_path: PathKey,
+        common: dict[str, Any],
+    ) -> m.LookupStep:
         source: m.TableSource | m.HttpSource
         at = self.doc.mark(path, key=True)
         if ("table" in value) == ("url" in value):
@@ -380,17 +446,20 @@ class Builder:
             if "key" not in value or "value" not in value:
                 self.error(at, "table lookup needs 'key' (a column) and 'value' (an expression)")
             elif source.rows and value["key"] not in source.rows[0]:
-                self.error(self.doc.mark((*path, "key")),
-                           f"table '{source.path}' has no column '{value['key']}'")  # fmt: skip
+                self.error(
+                    self.doc.mark((*path, "key")), f"table '{source.path}' has no column '{value['key']}'"
+                )
         return m.LookupStep(
-            source=source, key=value.get("key"),
+            source=source,
+            key=value.get("key"),
             value=self.expr(value["value"], (*path, "value")) if "value" in value else None,
             value_at=self.doc.text_mark((*path, "value"), 1),
             into=str(value["into"]),
             found=self.ref(raw.get("found"), (*step_path, "found")),
             not_found=self.ref(raw.get("not_found"), (*step_path, "not_found")),
-            fallback=self.ref(raw.get("fallback"), (*step_path, "fallback")), **common,
-        )  # fmt: skip
+            fallback=self.ref(raw.get("fallback"), (*step_path, "fallback")),
+            **common,
+        )
 
     def table(self, name: str, path: PathKey) -> m.TableSource:
         at = self.doc.mark(path)
@@ -408,7 +477,10 @@ def load_table(path: Path) -> list[dict[str, str]] | str:
     except (OSError, UnicodeDecodeError) as exc:
         return exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
     if path.suffix.lower() == ".csv":
-        return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(text.splitlines())]
+        return [
+            {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            for row in csv.DictReader(text.splitlines())
+        ]
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -451,10 +523,15 @@ def build_flow(doc: Document, path: Path) -> tuple[m.Flow | None, list[m.FlowErr
     settings = builder.settings(dict(data))
     main = builder.scope("", dict(data), ())
     subflows = {
-        name: builder.scope(str(name), sub, ("subflows", name)) for name, sub in (data.get("subflows") or {}).items()
+        name: builder.scope(str(name), sub, ("subflows", name))
+        for name, sub in (data.get("subflows") or {}).items()
     }
     flow = m.Flow(
-        name=str(data["flow"]), path=doc.file, settings=settings, main=main, subflows=subflows,
+        name=str(data["flow"]),
+        path=doc.file,
+        settings=settings,
+        main=main,
+        subflows=subflows,
         description=str(data.get("description", "")),
-    )  # fmt: skip
+    )
     return flow, builder.errors

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,15 @@ class Document:
             return base
         return Mark(base.file, base.line, base.column + offset + column - 1)
 
+    def is_one_line(self, path: PathKey) -> bool:
+        return path in self.text_offsets
+
+    def data_at(self, path: PathKey) -> Any:
+        value = self.data
+        for part in path:
+            value = value[part]
+        return value
+
     def mark(self, path: PathKey, *, key: bool = False) -> Mark:
         """The mark of ``path`` (its key with ``key=True``), or of the nearest enclosing value."""
         if key and path in self.key_marks:
@@ -97,7 +107,9 @@ class _Walker:
                 key_mark = _mark(self.file, key_node)
                 if name in first_seen:
                     earlier = first_seen[name]
-                    raise LoadError(key_mark, f"duplicate key '{name}' (first written at line {earlier.line})")
+                    raise LoadError(
+                        key_mark, f"duplicate key '{name}' (first written at line {earlier.line})"
+                    )
                 first_seen[name] = key_mark
                 self.doc.key_marks[(*path, name)] = key_mark
                 result[name] = self.walk(value_node, (*path, name))
@@ -181,15 +193,17 @@ def _describe(doc: Document, error: ValidationError) -> Iterator[tuple[Mark, str
         best = best_match(error.context)
         yield from _describe(doc, best)
         return
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(error.schema.get("properties", {}))
-        patterns = error.schema.get("patternProperties", {})
-        import re
+        allowed = set(schema.get("properties", {}))
+        patterns = schema.get("patternProperties", {})
 
         for key in error.instance:
             if key in allowed or any(re.search(p, key) for p in patterns):
                 continue
-            hint = f" (expected one of: {', '.join(sorted(allowed))})" if allowed and len(allowed) <= 16 else ""
+            hint = (
+                f" (expected one of: {', '.join(sorted(allowed))})" if allowed and len(allowed) <= 16 else ""
+            )
             yield doc.mark((*path, key), key=True), f"unknown field '{key}'{hint}"
         return
     if error.validator == "required":

@@ -61,6 +61,8 @@ class Prompt:
     texts: Mapping[str, Template]
     at: Mark = field(compare=False)
     recording: str | None = None
+    # Where each one-line text starts, so a bad variable is reported at its own column.
+    text_at: Mapping[str, Mark] = field(default_factory=dict, compare=False)
 
     def template(self, language: str) -> Template | None:
         return self.texts.get(language)

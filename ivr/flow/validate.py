@@ -25,13 +25,29 @@ from ivr.flow import model as m
 from ivr.flow.build import build_flow
 from ivr.flow.expressions import Expr
 from ivr.flow.loader import LoadError, load_file, schema_errors
-from ivr.flow.templates import Template
 
 # Variables every call has (see docs/flows.md#variables).
-BUILTINS = frozenset({
-    "caller", "called", "call_id", "language", "time", "date", "weekday", "open", "digits", "intent",
-    "intent_score", "transcript", "confidence", "lookup", "callback", "transfer", "last",
-})  # fmt: skip
+BUILTINS = frozenset(
+    {
+        "caller",
+        "called",
+        "call_id",
+        "language",
+        "time",
+        "date",
+        "weekday",
+        "open",
+        "digits",
+        "intent",
+        "intent_score",
+        "transcript",
+        "confidence",
+        "lookup",
+        "callback",
+        "transfer",
+        "last",
+    }
+)
 _PASS_THROUGH = frozenset({"say", "set", "goto"})  # steps that lead on without waiting for anyone
 
 
@@ -43,7 +59,11 @@ def check_file(path: Path, display: str | None = None) -> tuple[m.Flow | None, l
     except LoadError as exc:
         return None, [m.FlowError(exc.at, exc.message)]
     if not isinstance(doc.data, dict):
-        return None, [m.FlowError(m.Mark(name, 1, 1), "a flow file must be a mapping (flow:, language:, start:, steps:)")]
+        return None, [
+            m.FlowError(
+                m.Mark(name, 1, 1), "a flow file must be a mapping (flow:, language:, start:, steps:)"
+            )
+        ]
     errors = [m.FlowError(at, message) for at, message in schema_errors(doc)]
     if errors:
         return None, errors
@@ -112,11 +132,16 @@ class _Checker:
             if target.name not in main.steps:
                 yield m.FlowError(target.at, f"unknown step '{target.name}'")
             elif not self.ends_in_handoff(main, target, {"transfer", "callback"}):
-                yield m.FlowError(target.at, f"human fast path target '{target.name}' does not lead to a transfer or callback")
+                yield m.FlowError(
+                    target.at,
+                    f"human fast path target '{target.name}' does not lead to a transfer or callback",
+                )
             if self.human.say is not None:
                 yield from self.prompt_vars(self.human.say)
         if s.callback is not None and not s.callback.numbers:
-            yield m.FlowError(s.callback.at, "callback policy has no 'numbers' patterns: any number could be dialled")
+            yield m.FlowError(
+                s.callback.at, "callback policy has no 'numbers' patterns: any number could be dialled"
+            )
 
     # -- one scope ------------------------------------------------------------------------------
 
@@ -133,7 +158,9 @@ class _Checker:
 
     def step(self, scope: m.Scope, step: m.Step) -> Iterator[m.FlowError]:
         if step.human is not None and step.human.disabled and not step.human.reason:
-            yield m.FlowError(step.human.at, f"step '{step.name}' disables the human fast path without a reason")
+            yield m.FlowError(
+                step.human.at, f"step '{step.name}' disables the human fast path without a reason"
+            )
         yield from self.dead_end(scope, step)
         for prompt in _prompts(step):
             yield from self.prompt_vars(prompt)
@@ -146,7 +173,10 @@ class _Checker:
         if isinstance(step, m.LookupStep) and isinstance(step.source, m.HttpSource):
             host = urlsplit(step.source.url).hostname or ""
             if urlsplit(step.source.url).scheme not in ("http", "https"):
-                yield m.FlowError(step.source.at, f"webhook url must start with http:// or https://, got '{step.source.url}'")
+                yield m.FlowError(
+                    step.source.at,
+                    f"webhook url must start with http:// or https://, got '{step.source.url}'",
+                )
             elif host not in self.flow.settings.http_allow:
                 yield m.FlowError(step.source.at, f"webhook host '{host}' is not in settings.http.allow")
         if isinstance(step, m.CallStep) and step.subflow.name not in self.flow.subflows:
@@ -178,12 +208,17 @@ class _Checker:
         keys: dict[str, m.Choice] = {}
         phrases: dict[str, m.Choice] = {}
         human_key = self.human.key if self.human and step.fast_path_enabled else None
-        human_phrases = {_norm(p) for p in self.human.phrases} if self.human and step.fast_path_enabled else set()
+        human_phrases = (
+            {_norm(p) for p in self.human.phrases} if self.human and step.fast_path_enabled else set()
+        )
         for choice in step.choices:
             if choice.key is not None:
                 if choice.key in keys:
                     first = keys[choice.key].at.line
-                    yield m.FlowError(choice.at, f"duplicate key '{choice.key}' in menu '{step.name}' (first at line {first})")
+                    yield m.FlowError(
+                        choice.at,
+                        f"duplicate key '{choice.key}' in menu '{step.name}' (first at line {first})",
+                    )
                 keys.setdefault(choice.key, choice)
                 if choice.key == human_key:
                     yield m.FlowError(choice.at, f"key '{choice.key}' is the human fast-path key")
@@ -191,22 +226,30 @@ class _Checker:
                 norm = _norm(phrase)
                 if norm in phrases and phrases[norm] is not choice:
                     first = phrases[norm].at.line
-                    yield m.FlowError(choice.at, f"duplicate phrase '{phrase}' in menu '{step.name}' (first at line {first})")
+                    yield m.FlowError(
+                        choice.at,
+                        f"duplicate phrase '{phrase}' in menu '{step.name}' (first at line {first})",
+                    )
                 phrases.setdefault(norm, choice)
                 if norm in human_phrases:
                     yield m.FlowError(choice.at, f"phrase '{phrase}' is a human fast-path phrase")
 
-    def escalation(self, scope: m.Scope, step: m.MenuStep | m.AskStep | m.CollectStep) -> Iterator[m.FlowError]:
+    def escalation(
+        self, scope: m.Scope, step: m.MenuStep | m.AskStep | m.CollectStep
+    ) -> Iterator[m.FlowError]:
         target = step.retries.escalate or (self.human.target if self.human else None)
         if target is None:
-            yield m.FlowError(step.retries.at, f"'{step.name}' has no 'escalate' step for when its retries run out")
+            message = f"'{step.name}' has no 'escalate' step for when its retries run out"
+            yield m.FlowError(step.retries.at, message)
             return
         if self.resolve(scope, target, escalation=True) is None:
             return  # reported as an unknown step
         if not self.ends_in_handoff(scope, target, m.HANDOFF_KINDS):
-            yield m.FlowError(
-                target.at, f"retries of '{step.name}' end at '{target.name}', which does not lead to a transfer, callback or hangup"
+            message = (
+                f"retries of '{step.name}' end at '{target.name}', "
+                "which does not lead to a transfer, callback or hangup"
             )
+            yield m.FlowError(target.at, message)
 
     def ends_in_handoff(self, scope: m.Scope, ref: m.Ref, kinds: frozenset[str] | set[str]) -> bool:
         """Follow pass-through steps (say, set, goto) from ``ref`` until a step that is one of ``kinds``."""
@@ -228,8 +271,15 @@ class _Checker:
         roots = [scope.start]
         if not scope.name:
             s = self.flow.settings
-            roots += [r for r in (s.hours.closed if s.hours else None, s.defaults.escalate,
-                                  self.human.target if self.human else None) if r is not None]  # fmt: skip
+            roots += [
+                r
+                for r in (
+                    s.hours.closed if s.hours else None,
+                    s.defaults.escalate,
+                    self.human.target if self.human else None,
+                )
+                if r is not None
+            ]
         reached: set[str] = set()
         todo = [r.name for r in roots]
         while todo:
@@ -255,8 +305,9 @@ class _Checker:
                 yield m.FlowError(step.at, f"step '{step.name}' is never reached")
         if scope.name and not any(
             isinstance(s, m.CallStep) and s.subflow.name == scope.name
-            for other in self.flow.scopes() for s in other.steps.values()
-        ):  # fmt: skip
+            for other in self.flow.scopes()
+            for s in other.steps.values()
+        ):
             yield m.FlowError(scope.at, f"sub-flow '{scope.name}' is never called")
 
     def loops(self, scope: m.Scope) -> Iterator[m.FlowError]:
@@ -266,24 +317,25 @@ class _Checker:
             if step.kind in m.INPUT_KINDS:
                 continue
             graph[step.name] = [
-                r.name for r in m.successors(step)
+                r.name
+                for r in m.successors(step)
                 if r.name in scope.steps and scope.steps[r.name].kind not in m.INPUT_KINDS
-            ]  # fmt: skip
+            ]
         for component in _strongly_connected(graph):
             if len(component) > 1 or component[0] in graph[component[0]]:
                 ordered = [n for n in scope.steps if n in component]
                 cycle = " -> ".join([*ordered, ordered[0]])
-                yield m.FlowError(scope.steps[ordered[0]].at, f"steps loop without waiting for the caller: {cycle}")
+                message = f"steps loop without waiting for the caller: {cycle}"
+                yield m.FlowError(scope.steps[ordered[0]].at, message)
 
     # -- variables ------------------------------------------------------------------------------
 
     def prompt_vars(self, prompt: m.Prompt) -> Iterator[m.FlowError]:
-        for template in prompt.texts.values():
-            yield from self.template_vars(template, prompt.at)
-
-    def template_vars(self, template: Template, at: m.Mark) -> Iterator[m.FlowError]:
-        for field in template.fields:
-            yield from self.name_vars(field.path, at)
+        for lang, template in prompt.texts.items():
+            start = prompt.text_at.get(lang)
+            for field in template.fields:
+                at = m.Mark(start.file, start.line, start.column + field.column - 1) if start else prompt.at
+                yield from self.name_vars(field.path, at)
 
     def expr_vars(self, expr: Expr, at: m.Mark) -> Iterator[m.FlowError]:
         for name in expr.names():
@@ -325,3 +377,46 @@ def _expressions(step: m.Step) -> list[tuple[Expr, m.Mark]]:
     if isinstance(step, m.CallbackStep) and step.number is not None:
         return [(step.number, step.at)]
     return []
+
+
+def _strongly_connected(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative (a flow may have hundreds of steps; no recursion limit)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    result: list[list[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, child = work.pop()
+            if child == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            targets = [t for t in graph.get(node, []) if t in graph]
+            if child < len(targets):
+                work.append((node, child + 1))
+                target = targets[child]
+                if target not in index:
+                    work.append((target, 0))
+                elif target in on_stack:
+                    low[node] = min(low[node], index[target])
+                continue
+            if low[node] == index[node]:
+                component: list[str] = []
+                while True:
+                    item = stack.pop()
+                    on_stack.discard(item)
+                    component.append(item)
+                    if item == node:
+                        break
+                result.append(component)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return result

@@ -155,3 +155,56 @@ def test_writable_arrays_not_shared() -> None:
 def test_rejects_non_int16() -> None:
     with pytest.raises(TypeError):
         Player().play(np.zeros(160, np.float32))
+
+
+def test_live_frame_plays_once_and_is_never_queued() -> None:
+    player = Player()
+    player.feed(np.full(160, 1234, np.int16))
+    player.feed(np.full(160, 99, np.int16))  # replaces the unplayed one
+    assert player.live_replaced == 1
+    frame = player.next_frame()
+    assert frame is not None and set(frame.tolist()) == {99}
+    assert player.next_frame() is None
+    assert not player.has_live
+
+
+def test_live_payload_passes_through_or_is_translated() -> None:
+    pcmu, pcma = codec_by_name("PCMU"), codec_by_name("PCMA")
+    signal = (np.sin(np.arange(160) / 5) * 12000).astype(np.int16)
+    payload = pcmu.encode(signal)
+    player = Player()
+    player.feed_encoded(payload, pcmu)
+    assert player.next_payload(pcmu) is payload  # same codec: not even copied
+    player.feed_encoded(payload, pcmu)
+    assert player.next_payload(pcma) == pcma.encode(pcmu.decode(payload))
+    player.feed_encoded(payload, pcmu)
+    frame = player.next_frame()
+    assert frame is not None and np.array_equal(frame, pcmu.decode(payload))
+    with pytest.raises(ValueError):
+        player.feed_encoded(payload[:80], pcmu)
+    with pytest.raises(TypeError):
+        player.feed(np.zeros(80, np.int16))
+
+
+def test_live_frame_mixes_with_a_playing_item_and_clips() -> None:
+    player = Player()
+    player.play(np.full(320, 30000, np.int16))
+    player.feed(np.full(160, 10000, np.int16))
+    mixed = player.next_frame()
+    assert mixed is not None and set(mixed.tolist()) == {32767}
+    assert player.position == 160  # the item advanced with the mix
+    frame = player.next_frame()
+    assert frame is not None and set(frame.tolist()) == {30000}
+
+
+def test_cancel_one_item_and_stop_drops_live() -> None:
+    player = Player()
+    first = player.play(np.zeros(320, np.int16), interruptible=False)
+    second = player.play(np.zeros(320, np.int16), interruptible=False)
+    assert player.cancel(first)
+    assert not player.cancel(first)
+    assert player.current_id == second
+    assert player.pop_finished() == [PlayResult(first, False, 0)]
+    player.feed(np.zeros(160, np.int16))
+    player.stop()
+    assert not player.has_live

@@ -13,7 +13,7 @@ from ivr.media.dtmf import DtmfEvent, DtmfStart, TelephoneEvent
 from ivr.media.g711 import codec_by_name
 from ivr.media.goertzel import generate_dtmf
 from ivr.media.rtp import RtpPacket, seq_diff, ts_diff
-from ivr.media.stream import MediaStream
+from ivr.media.stream import MediaEvent, MediaStream
 
 from .pcap_reader import read_udp
 
@@ -335,3 +335,93 @@ def test_tick_cost() -> None:
         b.tick(now)
     per_call = (time.perf_counter() - start) / 2000
     assert per_call < 1e-3
+
+
+def test_sipp_g711a_30ms_capture_plays_continuously_at_real_speed() -> None:
+    """SIPp's g711a.pcap sends 30 ms (240-byte) packets: re-framed into 20 ms ticks at real timing."""
+    datagrams = read_udp("/usr/share/sip-tester/g711a.pcap")
+    packets = [RtpPacket.parse(d.payload) for d in datagrams]
+    assert {len(p.payload) for p in packets} == {240}
+    stream = MediaStream("PCMA", 101, None, rng=random.Random(12))
+    heard: list[np.ndarray | None] = []
+    t0 = datagrams[0].time
+    arrivals = [(d.time - t0, 0, i) for i, d in enumerate(datagrams)]
+    ticks = [(0.005 + 0.02 * k, 1, k) for k in range(int(7.5 / 0.02))]
+    for t, kind, i in sorted(arrivals + ticks):
+        if kind == 0:
+            stream.receive(datagrams[i].payload, datagrams[i].src, 100.0 + t)
+        else:
+            stream.tick(100.0 + t)
+            frame = stream.received_frame
+            heard.append(None if frame is None else frame.copy())
+    first = next(i for i, f in enumerate(heard) if f is not None)
+    last = max(i for i, f in enumerate(heard) if f is not None)
+    played = heard[first : last + 1]
+    assert all(f is not None for f in played)  # no underrun in the middle
+    assert len(played) * 160 == len(packets) * 240  # 7.08 s in, 7.08 s out
+    pcma = codec_by_name("PCMA")
+    expected = pcma.decode(b"".join(p.payload for p in packets))
+    assert np.array_equal(np.concatenate(played), expected)  # type: ignore[arg-type]
+    assert stream.jitter.stats.underruns == 1  # only when the capture ends
+    assert stream.jitter.stats.lost == 0
+    assert stream.jitter.packet_samples == 240
+
+
+def test_inband_digit_starts_on_its_first_confident_frame() -> None:
+    a = MediaStream("PCMU", None, B_ADDR, rng=random.Random(1))
+    b = MediaStream("PCMU", None, A_ADDR, rng=random.Random(2), inband_dtmf=True)
+    link = Link(a, b)
+    a.send_dtmf("7")
+    link.run(12)
+    got = [e for e in link.events_b if isinstance(e, DtmfStart | DtmfEvent)]
+    assert [type(e) for e in got] == [DtmfStart, DtmfEvent]
+    start, event = got
+    assert isinstance(start, DtmfStart) and isinstance(event, DtmfEvent)
+    assert start.digit == event.digit == "7"
+    assert start.start_timestamp == event.start_timestamp
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.frames: list[bytes | None] = []
+        self.events: list[object] = []
+
+    def on_frame(self, stream: MediaStream, payload: bytes | None) -> None:
+        self.frames.append(payload)
+
+    def on_events(self, stream: MediaStream, events: list[MediaEvent]) -> None:
+        self.events += events
+
+
+def test_tap_sees_every_tick_and_rfc4733_events() -> None:
+    a, b = pair()
+    tap = Recorder()
+    b.tap = tap
+    a.player.play(np.full(160 * 5, 300, np.int16))
+    link = Link(a, b)
+    link.run(8)
+    a.send_dtmf("5")
+    link.run(15)
+    assert len(tap.frames) == 23
+    assert sum(f is not None for f in tap.frames) == 5
+    assert [type(e) for e in tap.events] == [DtmfStart, DtmfEvent]
+
+
+def test_send_frame_goes_out_on_the_next_tick_and_mixes_with_a_prompt() -> None:
+    a, b = pair()
+    link = Link(a, b)
+    a.send_frame(np.full(160, 1000, np.int16))
+    link.run(1)
+    first = link.sent_a[-1]
+    assert first is not None and set(PCMU.decode(first.payload).tolist()) == {
+        int(PCMU.decode(PCMU.encode(np.array([1000], np.int16)))[0])
+    }
+    link.run(1)
+    assert link.sent_a[-1] is None  # live frames are not repeated
+    a.player.play(np.full(160, 500, np.int16))
+    a.send_frame(np.full(160, 1000, np.int16))
+    link.run(1)
+    mixed = link.sent_a[-1]
+    assert mixed is not None
+    assert abs(int(PCMU.decode(mixed.payload)[0]) - 1500) < 40
+    assert not a.player.playing
