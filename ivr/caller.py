@@ -67,7 +67,9 @@ class CallReport:
         return out
 
 
-def speech_segments(samples: Int16Array, threshold: float = 300.0, min_gap: float = 0.3) -> list[tuple[float, float]]:
+def speech_segments(
+    samples: Int16Array, threshold: float = 300.0, min_gap: float = 0.3
+) -> list[tuple[float, float]]:
     """Stretches of sound (frame RMS above ``threshold``), gaps under ``min_gap`` s bridged."""
     frames = len(samples) // FRAME
     if frames == 0:

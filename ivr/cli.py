@@ -8,12 +8,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ivr.call.engine import Engine, EngineConfig
 from ivr.logs import configure_logging, get_logger
+
+if TYPE_CHECKING:
+    from ivr.net.workers import WorkerSet
 
 DEFAULT_CACHE = Path("audio") / "cache"
 
@@ -42,22 +47,43 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (SIP and RTP)")
     serve.add_argument("--port", type=int, default=5060, help="SIP port (UDP, and TCP with --tcp)")
     serve.add_argument("--tcp", action="store_true", help="also accept SIP over TCP")
-    serve.add_argument("--advertise", default=None, help="address to put in SDP/Contact (behind NAT, or 0.0.0.0)")
+    serve.add_argument(
+        "--advertise", default=None, help="address to put in SDP/Contact (behind NAT, or 0.0.0.0)"
+    )
     serve.add_argument("--rtp-ports", type=_port_range, default=(20000, 30000), metavar="LOW-HIGH")
     serve.add_argument("--max-calls", type=int, default=None, help="answer 503 beyond this many calls")
-    serve.add_argument("--register", default=None, metavar="SIP-URI",
-                       help="register as this AOR at its host, e.g. sip:ivr@pbx.example:5060")
+    serve.add_argument(
+        "--register",
+        default=None,
+        metavar="SIP-URI",
+        help="register as this AOR at its host, e.g. sip:ivr@pbx.example:5060",
+    )
     serve.add_argument("--password", default=None, help="digest password for --register")
-    serve.add_argument("--drain-timeout", type=float, default=30.0, help="seconds calls may finish on SIGTERM")
+    serve.add_argument(
+        "--drain-timeout", type=float, default=30.0, help="seconds calls may finish on SIGTERM"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes behind the one SIP port (0: one per CPU core)",
+    )
     _add_common(serve)
 
     call = commands.add_parser("call", help="place a scripted call and report what happened")
     call.add_argument("target", help="SIP URI to call, e.g. sip:ivr@127.0.0.1:5060")
-    call.add_argument("--keys", action="append", default=[], metavar="SEC:DIGITS",
-                      help="press keys (RFC 4733) SEC seconds after the answer; repeatable")
+    call.add_argument(
+        "--keys",
+        action="append",
+        default=[],
+        metavar="SEC:DIGITS",
+        help="press keys (RFC 4733) SEC seconds after the answer; repeatable",
+    )
     call.add_argument("--say", action="append", default=[], metavar="SEC:TEXT", help="speak TEXT (TTS)")
     call.add_argument("--play", action="append", default=[], metavar="SEC:WAV", help="send a WAV file")
-    call.add_argument("--hangup", type=float, default=None, metavar="SEC", help="hang up SEC after the answer")
+    call.add_argument(
+        "--hangup", type=float, default=None, metavar="SEC", help="hang up SEC after the answer"
+    )
     call.add_argument("--language", default="en")
     call.add_argument("--max-duration", type=float, default=60.0)
     call.add_argument("--record", type=Path, default=None, help="write what was heard to this WAV")
@@ -75,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, args.log_format)
     if args.command == "serve":
+        workers = args.workers or os.cpu_count() or 1
+        if workers > 1:
+            return _serve_workers(args, workers)
         return asyncio.run(_serve(args))
     if args.command == "call":
         return asyncio.run(_call(args))
@@ -85,7 +114,47 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-async def _serve(args: argparse.Namespace) -> int:
+def _serve_workers(args: argparse.Namespace, count: int) -> int:
+    """Fork ``count`` workers sharing the SIP port; pass signals on and wait for them."""
+    import shutil
+    import tempfile
+
+    import structlog
+
+    from ivr.net.workers import WorkerSet
+
+    if args.port == 0:
+        print("ivr serve: --workers needs a fixed --port", file=sys.stderr)
+        return 2
+    run_dir = Path(tempfile.mkdtemp(prefix="ivr-workers-"))
+    children: list[int] = []
+    for index in range(count):
+        pid = os.fork()
+        if pid == 0:
+            structlog.contextvars.bind_contextvars(worker=index)
+            code = 1
+            try:
+                code = asyncio.run(_serve(args, WorkerSet(index, count, run_dir)))
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    worst = 0
+    for child in children:
+        _, status = os.waitpid(child, 0)
+        worst = max(worst, os.waitstatus_to_exitcode(status))
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return worst
+
+
+async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> int:
     from ivr.demo import digit_application, prepare
     from ivr.speech.prompts import PromptLibrary
 
@@ -94,12 +163,12 @@ async def _serve(args: argparse.Namespace) -> int:
     prompts = PromptLibrary(args.cache_dir)
     config = EngineConfig(
         host=args.host, port=args.port, tcp=args.tcp, advertised_host=args.advertise,
-        rtp_low=low, rtp_high=high, max_calls=args.max_calls,
+        rtp_low=low, rtp_high=high, max_calls=args.max_calls, workers=workers,
     )  # fmt: skip
     await prepare(prompts)
     engine = Engine(config, digit_application(prompts))
     await engine.start()
-    if args.register:
+    if args.register and (workers is None or workers.index == 0):
         await _register(engine, args.register, args.password or "", log)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -142,7 +211,9 @@ async def _call(args: argparse.Namespace) -> int:
             print(f"ivr call: header must be NAME:VALUE, got {item!r}", file=sys.stderr)
             return 2
         headers.append((name.strip(), value.strip()))
-    engine = Engine(EngineConfig(host="127.0.0.1", port=args.local_port, user="caller", rtp_low=41000, rtp_high=41998))
+    engine = Engine(
+        EngineConfig(host="127.0.0.1", port=args.local_port, user="caller", rtp_low=41000, rtp_high=41998)
+    )
     await engine.start()
     try:
         report = await place_call(
@@ -154,7 +225,10 @@ async def _call(args: argparse.Namespace) -> int:
     for line in report.lines():
         print(line)
     if report.answered:
-        print(f"answered in {1000 * (report.setup_seconds or 0):.1f} ms; lasted {report.duration:.2f}s; ended by {report.ended_by}")
+        print(
+            f"answered in {1000 * (report.setup_seconds or 0):.1f} ms; "
+            f"lasted {report.duration:.2f}s; ended by {report.ended_by}"
+        )
     if args.record is not None and report.recording is not None:
         write_wav(args.record, report.recording)
         print(f"recording written to {args.record}")

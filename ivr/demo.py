@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ivr.call.call import Call, PlayOutcome
@@ -34,7 +34,9 @@ async def prepare(prompts: PromptLibrary) -> None:
         await prompts.text(text)
 
 
-def digit_application(prompts: PromptLibrary, narrate: Narrator = _quiet) -> Callable[[Call], object]:
+def digit_application(
+    prompts: PromptLibrary, narrate: Narrator = _quiet
+) -> Callable[[Call], Awaitable[None]]:
     """The demo's call script, as an application coroutine for ``Engine``."""
 
     async def say(call: Call, text: str, interruptible: bool = True) -> PlayOutcome:
@@ -92,7 +94,10 @@ async def run_demo(cache_dir: Path, keys: str = "1234#", keys_at: float = 2.0) -
     if not report.answered:
         say(f"call failed: {report.status} {report.reason}")
         return 1
-    say(f"call set up in {1000 * (report.setup_seconds or 0):.1f} ms, lasted {report.duration:.1f}s, ended by {report.ended_by}")
+    say(
+        f"call set up in {1000 * (report.setup_seconds or 0):.1f} ms, "
+        f"lasted {report.duration:.1f}s, ended by {report.ended_by}"
+    )
     ok = report.ended_by == "remote" and bool(report.heard)
     print("demo " + ("OK" if ok else "FAILED"), flush=True)
     return 0 if ok else 1

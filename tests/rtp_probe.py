@@ -166,7 +166,7 @@ def _start_call(target: tuple[str, int], selector: selectors.BaseSelector) -> _C
 def _on_rtp(call: _Call, data: bytes, stamp: float) -> None:
     if len(data) < 12:
         return
-    first, second, seq, timestamp, ssrc = struct.unpack("!BBHII", data[:12])
+    _, second, seq, timestamp, ssrc = struct.unpack("!BBHII", data[:12])
     if second & 0x7F != 0:
         return  # only the audio stream's pacing is measured
     record = call.record

@@ -58,7 +58,9 @@ def test_basic_call_audio_both_ways_and_rfc4733_digits(server: RunningServer, tr
 
 def test_ivr_hangs_up_after_reading_the_digits_back(server: RunningServer) -> None:
     before = set(ended(server))
-    result = run_sipp(SIPP_DIR / "uac_ivr_hangs_up.xml", target(server), sets={"digits": "42#", "wait_ms": 1000})
+    result = run_sipp(
+        SIPP_DIR / "uac_ivr_hangs_up.xml", target(server), sets={"digits": "42#", "wait_ms": 1000}
+    )
     assert result.ok, result.describe()
     (record,) = wait_for_end(server, before)
     assert record["reason"] == "ivr hung up"
@@ -102,9 +104,7 @@ def test_options_is_answered(server: RunningServer) -> None:
 def test_burst_of_200_calls_50_at_once_none_failing(tmp_path: Path) -> None:
     # A fresh server, so the figures below are this burst's own.
     with ivr_server(tmp_path, rtp_base=36000) as fresh:
-        result = run_sipp(
-            SIPP_DIR / "uac_burst.xml", target(fresh), calls=200, rate=50, limit=50, timeout=90
-        )
+        result = run_sipp(SIPP_DIR / "uac_burst.xml", target(fresh), calls=200, rate=50, limit=50, timeout=90)
         assert result.ok, result.describe()
         assert result.successful == 200 and result.failed == 0
         records = [line for line in fresh.log_lines() if line.get("event") == "call ended"]

@@ -19,6 +19,7 @@ from ivr.media.stream import MediaStream
 from ivr.net.media_clock import MediaClock
 from ivr.net.rtp_transport import RtpPortAllocator, RtpSocket
 from ivr.net.sip_endpoint import SipEndpoint
+from ivr.net.workers import Forwarder, WorkerSet
 from ivr.sip import events as ev
 from ivr.sip.message import SipParseError, SipRequest
 from ivr.sip.sdp import Codec, Negotiated, audio_media, build_answer, build_sdp, negotiate, parse_sdp
@@ -57,6 +58,7 @@ class EngineConfig:
     # that is exactly the trunks that send keys as tones. "always" and "never" force it.
     inband_dtmf: str = "auto"
     max_calls: int | None = None
+    workers: WorkerSet | None = None  # set in each worker process when running several
 
 
 @dataclass
@@ -86,6 +88,7 @@ class Engine:
         self._clock: MediaClock | None = None
         self._ports: RtpPortAllocator | None = None
         self._registration: asyncio.Future[ev.RegistrationChanged] | None = None
+        self._forwarder: Forwarder | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -93,12 +96,19 @@ class Engine:
         c = self.config
         loop = asyncio.get_running_loop()
         self._clock = MediaClock(loop)
-        self._ports = RtpPortAllocator(c.host, c.rtp_low, c.rtp_high)
+        low, high = (
+            (c.rtp_low, c.rtp_high) if c.workers is None else c.workers.rtp_slice(c.rtp_low, c.rtp_high)
+        )
+        self._ports = RtpPortAllocator(c.host, low, high)
         ua_config = UserAgentConfig(
             host=self.advertised_host, port=c.port, user=c.user, max_calls=c.max_calls
         )
         self._endpoint = SipEndpoint(UserAgent(ua_config), self._on_event)
-        address = await self._endpoint.start(c.host, c.port, tcp=c.tcp)
+        if c.workers is not None and c.workers.count > 1:
+            self._forwarder = Forwarder(c.workers, self._endpoint.handle)
+            await self._forwarder.start()
+            self._endpoint.router = self._forwarder.route
+        address = await self._endpoint.start(c.host, c.port, tcp=c.tcp, reuse_port=c.workers is not None)
         # Port 0 asks the OS for one: the core must put the real one into Via and Contact.
         ua_config.port = address[1]
         log.info("listening", host=address[0], port=address[1], tcp=c.tcp)
@@ -134,8 +144,7 @@ class Engine:
             if leg.call is not None:
                 leg.call.hangup("server shutting down")
             else:
-                self._act(lambda now, cid=leg.call_id: self.endpoint.ua.hangup(cid, now))
-                self._release(leg)
+                self._hangup_leg(leg.call_id)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -144,6 +153,8 @@ class Engine:
             # Give the BYEs a moment on the wire before the socket closes.
             await asyncio.sleep(0.05)
             self._endpoint.close()
+        if self._forwarder is not None:
+            self._forwarder.close()
 
     async def register(
         self, registrar: tuple[str, int], user: str, domain: str, password: str, expires: int = 300
@@ -203,7 +214,9 @@ class Engine:
             self._release(leg)
             raise DialFailed(488, "answer has no usable audio")
         self._apply(leg, negotiated)
-        info = CallInfo(call_id, "outbound", self.config.user, target, (negotiated.remote_address, negotiated.remote_port))
+        info = CallInfo(
+            call_id, "outbound", self.config.user, target, (negotiated.remote_address, negotiated.remote_port)
+        )
         return self._attach_call(leg, info)
 
     # -- SIP events -------------------------------------------------------------------------------
@@ -258,7 +271,7 @@ class Engine:
             self._act(lambda now: ua.reject(call_id, 503, now, "No media ports"))
             return
         media = MediaStream("PCMU", DTMF_PAYLOAD_TYPE, None, inband_dtmf=self._wants_inband(negotiated))
-        leg = _Leg(call_id, rtp, media, task=asyncio.current_task())  # type: ignore[arg-type]
+        leg = _Leg(call_id, rtp, media, task=asyncio.current_task())
         self._legs[call_id] = leg
         if negotiated is not None:
             self._apply(leg, negotiated)
@@ -314,9 +327,16 @@ class Engine:
             return
         self._apply(leg, negotiated)
         leg.sdp_version += 1
-        answer = build_answer(offer, negotiated, self.advertised_host, leg.rtp.port, leg.session_id, leg.sdp_version)
+        answer = build_answer(
+            offer, negotiated, self.advertised_host, leg.rtp.port, leg.session_id, leg.sdp_version
+        )
         self._act(lambda now: ua.answer_reinvite(event.call_id, answer, now))
-        log.info("re-INVITE accepted", call_id=event.call_id, codec=negotiated.codec.name, direction=negotiated.direction)
+        log.info(
+            "re-INVITE accepted",
+            call_id=event.call_id,
+            codec=negotiated.codec.name,
+            direction=negotiated.direction,
+        )
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -356,7 +376,9 @@ class Engine:
 
     def _apply(self, leg: _Leg, negotiated: Negotiated) -> None:
         remote = (negotiated.remote_address, negotiated.remote_port)
-        leg.media.set_remote(remote, negotiated.codec.name, negotiated.dtmf_payload_type, negotiated.direction)
+        leg.media.set_remote(
+            remote, negotiated.codec.name, negotiated.dtmf_payload_type, negotiated.direction
+        )
 
     def _attach_call(self, leg: _Leg, info: CallInfo) -> Call:
         call = Call(info, leg.media, lambda: self._hangup_leg(leg.call_id))

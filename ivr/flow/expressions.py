@@ -318,8 +318,10 @@ def _describe(token: Token) -> str:
 
 
 def _unquote(text: str) -> str:
-    body = text[1:-1]
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
+    # Only quotes, backslash, \n and \t are escapes; anything else keeps its backslash, so regexes
+    # such as '^\+49' mean what they say.
+    table = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"'}
+    return re.sub(r"\\(.)", lambda m: table.get(m.group(1), "\\" + m.group(1)), text[1:-1])
 
 
 def parse(text: str) -> Expr:

@@ -35,7 +35,8 @@ class Edge:
 
 
 def node_id(scope: str, step: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", f"{scope}__{step}" if scope else step)
+    # Prefixed: Mermaid reserves words such as "end" and "graph" that make fine step names.
+    return "n_" + re.sub(r"[^A-Za-z0-9_]", "_", f"{scope}__{step}" if scope else step)
 
 
 def edges(flow: m.Flow) -> list[Edge]:
@@ -134,7 +135,7 @@ def dot(flow: m.Flow) -> str:
         "  rankdir=TB;",
         '  node [shape=box, fontname="sans-serif"];',
         '  edge [fontname="sans-serif", fontsize=10];',
-        f'  START [shape=circle, label="start"];',
+        '  START [shape=circle, label="start"];',
         f"  START -> {node_id('', flow.main.start.name)};",
     ]
     for scope in flow.scopes():

@@ -82,6 +82,11 @@ def _mark(file: str, node: yaml.Node) -> Mark:
     return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+)
+
+
 class _Walker:
     def __init__(self, file: str, loader: yaml.SafeLoader) -> None:
         self.file = file
@@ -90,6 +95,9 @@ class _Walker:
         self.count = 0
 
     def walk(self, node: yaml.Node, path: PathKey) -> Any:
+        if node.tag not in _PLAIN_TAGS:
+            # Only plain data: a tag like !!python/object must not even be looked at.
+            raise LoadError(_mark(self.file, node), f"unsupported YAML tag '{node.tag}'")
         self.count += 1
         if self.count > MAX_NODES:
             raise LoadError(_mark(self.file, node), f"document has more than {MAX_NODES} values")

@@ -47,6 +47,7 @@ def _fetch(url: str, params: Mapping[str, str], timeout: float) -> dict[str, Any
         with _OPENER.open(request, timeout=timeout) as response:
             body = response.read(MAX_REPLY + 1)
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the connection; left open it leaks a socket per failed lookup
         if exc.code == 404:
             return {}  # the service knows nothing about this key: "not found", not a failure
         raise LookupFailed(f"HTTP {exc.code}") from None

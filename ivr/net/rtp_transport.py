@@ -7,6 +7,7 @@ shared media clock asks for; all RTP logic lives in ``ivr.media``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -18,15 +19,19 @@ log = get_logger(component="rtp")
 
 
 class _RtpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, on_datagram: Callable[[bytes, Address], None]) -> None:
-        self._on_datagram = on_datagram
+    def __init__(self) -> None:
+        self.deliver: Callable[[bytes, Address], None] = lambda data, addr: None
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self._on_datagram(data, (addr[0], addr[1]))
+        self.deliver(data, (addr[0], addr[1]))
 
     def error_received(self, exc: Exception) -> None:
         # The far end closed its port (ICMP unreachable); signalling decides the call's fate.
         pass
+
+
+def _same(protocol: _RtpProtocol) -> _RtpProtocol:
+    return protocol
 
 
 class RtpSocket:
@@ -35,6 +40,9 @@ class RtpSocket:
         self.port = port
         self._allocator = allocator
         self.on_datagram: Callable[[bytes, Address], None] = lambda data, addr: None
+
+    def deliver(self, data: bytes, addr: Address) -> None:
+        self.on_datagram(data, addr)
 
     def sendto(self, data: bytes, addr: Address) -> None:
         self._transport.sendto(data, addr)
@@ -68,20 +76,16 @@ class RtpPortAllocator:
             port = self._ports[next(self._cursor)]
             if port in self._in_use:
                 continue
-            holder: dict[str, RtpSocket] = {}
-
-            def deliver(data: bytes, addr: Address) -> None:
-                holder["socket"].on_datagram(data, addr)
-
+            protocol = _RtpProtocol()
             try:
                 transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _RtpProtocol(deliver), local_addr=(self._host, port)
+                    functools.partial(_same, protocol), local_addr=(self._host, port)
                 )
             except OSError:
                 continue  # taken by another process: try the next one
             self._in_use.add(port)
             sock = RtpSocket(transport, port, self)
-            holder["socket"] = sock
+            protocol.deliver = sock.deliver
             return sock
         raise RuntimeError("no free RTP port in the configured range")
 

@@ -44,10 +44,12 @@ class SipEndpoint:
         self._timer_at: float | None = None
         self._pumping = False
         self.local_address: Address = ("", 0)
+        # With several workers: passes a datagram to the worker owning its call (True = passed).
+        self.router: Callable[[bytes, Address], bool] | None = None
 
-    async def start(self, host: str, port: int, tcp: bool = False) -> Address:
+    async def start(self, host: str, port: int, tcp: bool = False, reuse_port: bool = False) -> Address:
         transport, _ = await self._loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(self), local_addr=(host, port)
+            lambda: _UdpProtocol(self), local_addr=(host, port), reuse_port=reuse_port or None
         )
         self._udp = transport
         sockname = transport.get_extra_info("sockname")
@@ -66,6 +68,12 @@ class SipEndpoint:
             self._tcp.close()
 
     def receive(self, data: bytes, addr: Address) -> None:
+        if self.router is not None and self.router(data, addr):
+            return
+        self.handle(data, addr)
+
+    def handle(self, data: bytes, addr: Address) -> None:
+        """Process a datagram here (received directly, or passed on by another worker)."""
         self.ua.receive_datagram(data, addr, self._loop.time())
         self.pump()
 
@@ -89,7 +97,7 @@ class SipEndpoint:
                 try:
                     self._on_event(event)
                 except Exception:
-                    log.exception("event handler failed", event=type(event).__name__)
+                    log.exception("event handler failed", kind=type(event).__name__)
             self._flush()
         finally:
             self._pumping = False

@@ -57,7 +57,9 @@ class TextToSpeech:
         except FileNotFoundError as exc:
             raise TtsError(f"{self.executable} is not installed") from exc
         except subprocess.CalledProcessError as exc:
-            raise TtsError(f"{self.executable} failed: {exc.stderr.decode(errors='replace').strip()}") from exc
+            raise TtsError(
+                f"{self.executable} failed: {exc.stderr.decode(errors='replace').strip()}"
+            ) from exc
         os.replace(partial, target)
         return target
 

@@ -1,0 +1,117 @@
+"""Several worker processes behind one SIP address, with stable call-to-worker affinity.
+
+Every worker binds the SIP port with SO_REUSEPORT. The kernel spreads datagrams over the sockets
+by the sender's address, which is no good for calls: a trunk or PBX sends every call from one
+address, and a CANCEL or ACK must reach the worker that holds the INVITE. So each worker hashes
+the Call-ID of what it receives; a message that belongs to another worker is passed to it over a
+Unix datagram socket, together with the sender's address. The owner answers from its own socket
+bound to the same port, so the peer sees one address. RTP needs none of this: each worker owns
+the RTP ports it hands out (a slice of the configured range).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Address = tuple[str, int]
+
+# RFC 3261 §7.3.3 compact form "i"; header names are case-insensitive (§7.3.1).
+_CALL_ID = re.compile(rb"^(?:call-id|i)[ \t]*:[ \t]*([^\r\n]+)", re.IGNORECASE | re.MULTILINE)
+
+
+def call_id_of(datagram: bytes) -> bytes | None:
+    match = _CALL_ID.search(datagram, 0, 8192)
+    return match.group(1).strip() if match else None
+
+
+def owner_of(datagram: bytes, workers: int) -> int | None:
+    """The worker that owns this message's call, or None when it names no Call-ID."""
+    call_id = call_id_of(datagram)
+    if call_id is None:
+        return None
+    return zlib.crc32(call_id) % workers
+
+
+def encode_forward(data: bytes, addr: Address) -> bytes:
+    return f"{addr[0]} {addr[1]}\n".encode() + data
+
+
+def decode_forward(packet: bytes) -> tuple[bytes, Address] | None:
+    head, sep, data = packet.partition(b"\n")
+    if not sep:
+        return None
+    host, _, port = head.decode(errors="replace").rpartition(" ")
+    if not host or not port.isdigit():
+        return None
+    return data, (host, int(port))
+
+
+@dataclass(frozen=True)
+class WorkerSet:
+    index: int
+    count: int
+    run_dir: Path
+
+    def socket_path(self, index: int) -> Path:
+        return self.run_dir / f"worker-{index}.sock"
+
+    def rtp_slice(self, low: int, high: int) -> tuple[int, int]:
+        """This worker's share of the RTP port range, kept even-aligned."""
+        size = (high - low) // self.count
+        size -= size % 2
+        start = low + self.index * size
+        return start, start + size
+
+
+class _ForwardProtocol(asyncio.DatagramProtocol):
+    def __init__(self, deliver: Callable[[bytes, Address], None]) -> None:
+        self._deliver = deliver
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        decoded = decode_forward(data)
+        if decoded is not None:
+            self._deliver(*decoded)
+
+
+class Forwarder:
+    """Routes each received SIP datagram to the worker that owns its call."""
+
+    def __init__(self, workers: WorkerSet, deliver: Callable[[bytes, Address], None]) -> None:
+        self.workers = workers
+        self._deliver = deliver
+        self._transport: asyncio.DatagramTransport | None = None
+        self.forwarded = 0
+
+    async def start(self) -> None:
+        path = self.workers.socket_path(self.workers.index)
+        path.unlink(missing_ok=True)
+        loop = asyncio.get_running_loop()
+        import socket
+
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _ForwardProtocol(self._deliver), local_addr=str(path), family=socket.AF_UNIX
+        )
+        self._transport = transport
+
+    def route(self, data: bytes, addr: Address) -> bool:
+        """True when the datagram was passed to another worker (the caller must not handle it)."""
+        owner = owner_of(data, self.workers.count)
+        if owner is None or owner == self.workers.index or self._transport is None:
+            return False
+        try:
+            self._transport.sendto(encode_forward(data, addr), str(self.workers.socket_path(owner)))
+        except OSError:
+            return False  # the owner is gone (restarting): better handled here than lost
+        self.forwarded += 1
+        return True
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        self.workers.socket_path(self.workers.index).unlink(missing_ok=True)
