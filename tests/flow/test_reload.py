@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from ivr.flow.interpreter import Interpreter
+from ivr.flow.model import HangupStep, SayStep
 from ivr.flow.port import SayResult
 from ivr.flow.reload import FlowRegistry
 from ivr.flow.testing import ScriptedPort
@@ -44,8 +45,9 @@ def test_reload_swaps_valid_edits_and_keeps_the_last_good_version(tmp_path: Path
     report = registry.reload()
     second = registry.get("demo")
     assert report.loaded == ["demo"] and second is not first and not registry.errors
-    greeting = second.main.steps["greeting"]  # type: ignore[union-attr]
-    assert greeting.prompt.texts["en"].source == "Welcome back."  # type: ignore[attr-defined]
+    assert second is not None
+    greeting = second.main.steps["greeting"]
+    assert isinstance(greeting, SayStep) and greeting.prompt.texts["en"].source == "Welcome back."
 
     path.unlink()
     assert registry.reload().removed == ["demo"] and registry.get("demo") is None
@@ -73,7 +75,10 @@ def test_a_call_in_progress_finishes_on_its_version(tmp_path: Path) -> None:
     assert result.outcome == "resolved"
     assert port.heard[-1].endswith("Goodbye.")  # the version the call started with
     new = registry.get("demo")
-    assert new is not flow and "See you." in new.main.steps["read_back"].say.texts["en"].source  # type: ignore[union-attr]
+    assert new is not None and new is not flow
+    goodbye = new.main.steps["read_back"]
+    assert isinstance(goodbye, HangupStep) and goodbye.say is not None
+    assert "See you." in goodbye.say.texts["en"].source
 
 
 def test_watch_polls_until_stopped(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from ivr.flow import check_file
 from ivr.flow.build import parse_duration
 from ivr.flow.cli import cmd_validate
+from ivr.flow.model import SayStep
 
 HERE = Path(__file__).parent
 BROKEN = sorted((HERE / "broken").glob("*.yaml"))
@@ -51,7 +52,8 @@ def test_support_greetings_name_the_human_option_first() -> None:
         flow, _ = check_file(FLOWS / name)
         assert flow is not None
         greeting = flow.main.steps[flow.main.start.name]
-        text = greeting.prompt.texts[flow.settings.language].source  # type: ignore[attr-defined]
+        assert isinstance(greeting, SayStep)
+        text = greeting.prompt.texts[flow.settings.language].source
         assert text.split(".")[0].startswith(key_words)
 
 
