@@ -28,6 +28,14 @@ class StreamRecord:
     markers: list[bool] = field(default_factory=list)
     ssrcs: set[int] = field(default_factory=set)
     bye_from_server: bool = False
+    keys_sent_at: float | None = None  # when the last RFC 4733 end packet of the keys went out
+    reply_ms: float | None = None  # keys sent -> first RTP packet of the IVR's reply
+
+    def spacings_before_keys_ms(self) -> list[float]:
+        """Spacing within the prompt that plays before any key (barge-in silence excluded)."""
+        cut = self.keys_sent_at if self.keys_sent_at is not None else float("inf")
+        times = [t for t in self.arrivals if t < cut]
+        return [1000 * (b - a) for a, b in zip(times, times[1:], strict=False)]
 
     def spacings_ms(self) -> list[float]:
         return [1000 * (b - a) for a, b in zip(self.arrivals, self.arrivals[1:], strict=False)]
@@ -58,6 +66,7 @@ class _Call:
     cseq: int = 1
     state: str = "inviting"
     answered_at: float = 0.0
+    remote_rtp: tuple[str, int] | None = None
 
 
 def _sdp(port: int) -> str:
@@ -101,8 +110,14 @@ def probe_calls(
     *,
     start_interval: float = 0.0,
     deadline: float = 120.0,
+    keys: str = "",
+    keys_at: float = 2.0,
 ) -> list[StreamRecord]:
-    """Place ``calls`` calls (one every ``start_interval`` s), keep each ``hold`` s, hang up."""
+    """Place ``calls`` calls (one every ``start_interval`` s), keep each ``hold`` s, hang up.
+
+    With ``keys``, each call presses them (RFC 4733) ``keys_at`` s after the answer and measures
+    how long the IVR takes to start its reply.
+    """
     selector = selectors.DefaultSelector()
     active: list[_Call] = []
     records: list[StreamRecord] = []
@@ -131,6 +146,13 @@ def probe_calls(
                     _on_sip(call, data.decode(errors="replace"), target, stamp)
             now = time.monotonic()
             for call in active:
+                if (
+                    keys
+                    and call.state == "up"
+                    and call.record.keys_sent_at is None
+                    and now - call.answered_at >= keys_at
+                ):
+                    _press(call, keys)
                 if call.state == "up" and now - call.answered_at >= hold:
                     call.cseq += 1
                     call.sip.sendto(_request("BYE", target, call), target)
@@ -163,6 +185,25 @@ def _start_call(target: tuple[str, int], selector: selectors.BaseSelector) -> _C
     return call
 
 
+def _press(call: _Call, keys: str) -> None:
+    """Send each key as an RFC 4733 event: a start packet, then three end packets (§2.5.1.4)."""
+    target = call.remote_rtp
+    if target is None:
+        return
+    events = {d: i for i, d in enumerate("0123456789*#ABCD")}
+    seq, timestamp = 1000, 160_000
+    for digit in keys:
+        code = events[digit]
+        packets = [(True, False, 160)] + [(False, True, 800)] * 3
+        for marker, end, duration in packets:
+            header = struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | 101, seq, timestamp, 0x1234)
+            payload = struct.pack("!BBH", code, (0x80 if end else 0) | 10, duration)
+            call.rtp.sendto(header + payload, target)
+            seq += 1
+        timestamp += 1600
+    call.record.keys_sent_at = time.monotonic()
+
+
 def _on_rtp(call: _Call, data: bytes, stamp: float) -> None:
     if len(data) < 12:
         return
@@ -170,6 +211,10 @@ def _on_rtp(call: _Call, data: bytes, stamp: float) -> None:
     if second & 0x7F != 0:
         return  # only the audio stream's pacing is measured
     record = call.record
+    if record.keys_sent_at is not None and record.reply_ms is None:
+        # The first key stops the prompt before the next 20 ms tick (barge-in), so the first
+        # packet after the keys is the start of the IVR's reply.
+        record.reply_ms = 1000 * (stamp - record.keys_sent_at)
     record.arrivals.append(stamp)
     record.seqs.append(seq)
     record.timestamps.append(timestamp)
@@ -186,6 +231,7 @@ def _on_sip(call: _Call, text: str, target: tuple[str, int], stamp: float) -> No
             call.record.status = status
             if status < 300:
                 call.to_header = _header(text, "To")
+                call.remote_rtp = _sdp_media(text)
                 call.sip.sendto(_request("ACK", target, call), target)
                 if call.state == "inviting":
                     call.record.setup_ms = 1000 * (stamp - call.started)
@@ -206,8 +252,19 @@ def _on_sip(call: _Call, text: str, target: tuple[str, int], stamp: float) -> No
         call.state = "ended"
 
 
+def _sdp_media(text: str) -> tuple[str, int] | None:
+    host, port = "", 0
+    for line in text.split("\r\n"):
+        if line.startswith("c=IN IP4 "):
+            host = line.split()[-1]
+        elif line.startswith("m=audio "):
+            port = int(line.split()[1])
+    return (host, port) if host and port else None
+
+
 def summary(records: list[StreamRecord]) -> dict[str, float]:
-    spacings = [s for r in records for s in r.spacings_ms()]
+    spacings = [s for r in records for s in r.spacings_before_keys_ms()]
+    replies = [r.reply_ms for r in records if r.reply_ms is not None]
     setups = [r.setup_ms for r in records if r.setup_ms is not None]
     return {
         "calls": len(records),
@@ -219,4 +276,7 @@ def summary(records: list[StreamRecord]) -> dict[str, float]:
         "setup_p50_ms": percentile(setups, 50),
         "setup_p99_ms": percentile(setups, 99),
         "mean_spacing_ms": statistics.fmean(spacings) if spacings else float("nan"),
+        "replies": len(replies),
+        "reply_p50_ms": percentile(replies, 50),
+        "reply_p95_ms": percentile(replies, 95),
     }

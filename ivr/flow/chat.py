@@ -3,7 +3,7 @@
 The operator plays the caller: a line of text is what the caller says, ``#5`` presses keys, an empty
 line is silence (no input), ``!hangup`` or end of input hangs up. The IVR's side is printed with the
 step it comes from, so the operator sees the path as well as the words. Transfers and callback
-offers are answered by ``--agents`` and ``--callback``, so a session can be replayed from a file.
+offers are answered by ``--agents`` and ``--callback``, so a conversation can be replayed from a file.
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ steps:
     barge_in: true
     next: card
   card:
-    human: {disabled: true, reason: "0 is a valid digit of a card number; agent phrase still works"}
+    human: {disabled: true, reason: "0 is a valid digit of a card number"}
     collect:
       prompt: "Card number?"
       into: card
@@ -210,9 +210,13 @@ def test_fast_path_key_disabled_with_a_reason_is_just_a_digit(extra: Path) -> No
     assert result.path.said[-1] == "Bye card 0."
 
 
-def test_phrase_still_works_where_the_key_is_disabled(extra: Path) -> None:
+def test_disabled_fast_path_ignores_phrases_too_and_retries_escalate(extra: Path) -> None:
     result, port = run(extra, ["agent"])
     assert result.path.steps == ["hello", "card", "agent"]
+    card = result.path.records[1]
+    assert [i["kind"] for i in card.inputs] == ["speech", "noinput", "noinput"]
+    assert {"human_fast_path": True} not in card.inputs  # reached by escalation, not by the shortcut
+    assert "Getting a person." not in port.heard
     assert port.transfers[0].mode == "refer" and result.outcome == "transferred"
 
 
