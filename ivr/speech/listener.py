@@ -99,7 +99,9 @@ class _Session:
     speaking: bool = False
     ending: bool = False  # end of speech seen; the final job is due
     frames: int = 0  # frames received while listening
-    speech_frames: int = 0
+    speech_frames: int = 0  # frames handed to the recognizer (pre-roll included)
+    speech_ms: float = 0.0  # speech start to speech end, as the VAD stamps them
+    start_stamp: int = 0
     ended_at: float | None = None
     started_wall: float = 0.0
     last_frame_wall: float = 0.0
@@ -164,8 +166,9 @@ class SpeechListener:
     def cancel(self) -> None:
         """Stop listening (the call ended or the flow moved on); a pending ``listen`` is cancelled."""
         session = self._session
-        if session is not None and not session.future.done():
+        if session is not None:
             session.future.cancel()
+            self._close(session)
 
     # -- the per-frame path (event loop) -------------------------------------------------------
 
@@ -183,6 +186,7 @@ class SpeechListener:
             self._ring.append(frame)
             if isinstance(event, SpeechStart):
                 session.speaking = True
+                session.start_stamp = event.timestamp
                 session.pending.extend(self._ring)  # pre-roll: the onset the VAD needed to trust
                 session.speech_frames = len(self._ring)
                 self._ring.clear()
@@ -194,7 +198,11 @@ class SpeechListener:
             return
         session.pending.append(frame)
         session.speech_frames += 1
-        if isinstance(event, SpeechEnd) or session.speech_frames * FRAME_SECONDS >= session.spec.max_utterance:
+        if isinstance(event, SpeechEnd):
+            session.speech_ms = ((event.timestamp - session.start_stamp) & 0xFFFF_FFFF) / 8.0
+            self._end_of_speech(session)
+        elif session.speech_frames * FRAME_SECONDS >= session.spec.max_utterance:
+            session.speech_ms = session.spec.max_utterance * 1000.0
             self._end_of_speech(session)
         elif len(session.pending) >= MIN_BATCH_FRAMES:
             self._pump(session)
@@ -253,7 +261,7 @@ class SpeechListener:
     def _result(self, session: _Session, recognition: Recognition) -> SpeechResult:
         spec = session.spec
         latency = None if session.ended_at is None else (self._clock() - session.ended_at) * 1000.0
-        speech_ms = session.speech_frames * FRAME_SECONDS * 1000.0
+        speech_ms = session.speech_ms
         base = SpeechResult(
             "nomatch",
             recognition.text,
@@ -277,6 +285,7 @@ class SpeechListener:
     def _resolve(self, session: _Session, result: SpeechResult) -> None:
         if not session.future.done():
             session.future.set_result(result)
+        self._close(session)  # now, not on the done callback: the next listen may start at once
 
     def _close(self, session: _Session) -> None:
         if self._session is session:
