@@ -143,7 +143,7 @@ async def place_call(
         report.ended_by = "caller"
         note("caller hung up")
     else:
-        report.ended_by = "caller" if call.end_reason == "caller hung up" else "remote"
+        report.ended_by = "caller" if call.ended_by == "local" else "remote"
         if report.ended_by == "remote":
             note(f"remote ended the call ({call.end_reason})")
     report.duration = time.monotonic() - answered_at

@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--drain-timeout", type=float, default=30.0, help="seconds calls may finish on SIGTERM"
     )
+    serve.add_argument("--flows", type=Path, default=Path("flows"), help="directory of flow files")
+    serve.add_argument("--flow", default="demo", help="flow for calls whose dialled user names no flow")
+    serve.add_argument("--reload-interval", type=float, default=2.0, help="seconds between flow file checks")
     serve.add_argument(
         "--workers",
         type=int,
@@ -91,7 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--local-port", type=int, default=0)
     _add_common(call)
 
+    from ivr.flow.cli import add_flow_commands
+
+    add_flow_commands(commands)
+
     demo = commands.add_parser("demo", help="run the IVR on loopback and call it, offline")
+    demo.add_argument("--flows", type=Path, default=Path("flows"), help="directory of flow files")
     _add_common(demo)
     demo.set_defaults(log_level="warning")
     return parser
@@ -99,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, args.log_format)
+    configure_logging(getattr(args, "log_level", "warning"), getattr(args, "log_format", "console"))
+    if hasattr(args, "handler"):
+        return int(args.handler(args))
     if args.command == "serve":
         workers = args.workers or os.cpu_count() or 1
         if workers > 1:
@@ -110,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from ivr.demo import main_demo
 
-        return main_demo(args.cache_dir)
+        return main_demo(args.cache_dir, args.flows)
     return 2
 
 
@@ -155,18 +165,28 @@ def _serve_workers(args: argparse.Namespace, count: int) -> int:
 
 
 async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> int:
-    from ivr.demo import digit_application, prepare
+    from ivr.flow.reload import FlowRegistry
+    from ivr.serve import FlowApplication
     from ivr.speech.prompts import PromptLibrary
 
     log = get_logger()
+    registry = FlowRegistry(args.flows)
+    report = registry.reload()
+    if registry.get(args.flow) is None:
+        for errors in report.rejected.values():
+            for error in errors:
+                print(error, file=sys.stderr)
+        print(f"ivr serve: no valid flow named {args.flow!r} in {args.flows}", file=sys.stderr)
+        return 1
     low, high = args.rtp_ports
     prompts = PromptLibrary(args.cache_dir)
     config = EngineConfig(
         host=args.host, port=args.port, tcp=args.tcp, advertised_host=args.advertise,
         rtp_low=low, rtp_high=high, max_calls=args.max_calls, workers=workers,
     )  # fmt: skip
-    await prepare(prompts)
-    engine = Engine(config, digit_application(prompts))
+    application = FlowApplication(registry, args.flow, prompts)
+    await application.prepare()
+    engine = Engine(config, application)
     await engine.start()
     if args.register and (workers is None or workers.index == 0):
         await _register(engine, args.register, args.password or "", log)
@@ -175,9 +195,13 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    # Edited flows are picked up by polling and at once on SIGHUP; calls keep their version.
+    loop.add_signal_handler(signal.SIGHUP, registry.on_sighup)
+    watcher = asyncio.create_task(registry.watch(args.reload_interval, stop))
     await stop.wait()
     log.info("shutting down", active_calls=engine.active_calls)
     await engine.stop(drain_timeout=args.drain_timeout)
+    await watcher
     return 0
 
 

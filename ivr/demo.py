@@ -1,107 +1,97 @@
-"""The built-in demo: an IVR that greets, reads digits and reads them back, and ``ivr demo``,
-which starts that IVR on loopback and calls it with the project's own caller.
+"""``ivr demo``: the IVR on loopback, called by the project's own caller, both sides narrated.
 
-It works offline: prompts are rendered by espeak-ng on first use and cached.
+Two calls, both real SIP/RTP over 127.0.0.1 and both driven by the YAML flows in ``flows/``:
+the digit read-back flow (keys, barge-in, read-back, the IVR hangs up) and the support line's
+menu (type-ahead into a menu, a self-service answer). It works offline: prompts are rendered by
+espeak-ng once and cached.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.call.call import Call, PlayOutcome
 from ivr.call.engine import Engine, EngineConfig
-from ivr.caller import Action, place_call
+from ivr.caller import Action, CallReport, place_call
+from ivr.flow.reload import FlowRegistry
+from ivr.serve import FlowApplication
 from ivr.speech.prompts import PromptLibrary
 
 Narrator = Callable[[str], None]
 
-GREETING = "Welcome to the demo line. Please enter up to four digits, then press the hash key."
-NO_INPUT = "We did not receive any digits."
-GOODBYE = "Thank you for calling. Goodbye."
-DIGIT_WORDS = {"*": "star", "#": "hash"}
+
+@dataclass(frozen=True)
+class DemoCall:
+    flow: str
+    actions: tuple[Action, ...]
+    what: str
+    ended_by: str  # who is expected to hang up
 
 
-def _quiet(_: str) -> None:
-    pass
+DEMO_CALLS = (
+    DemoCall("demo", (Action(2.0, "keys", "1234#"),), "press 1 2 3 4 # during the greeting", "remote"),
+    DemoCall(
+        "support",
+        (Action(1.5, "keys", "3"), Action(16.0, "hangup")),
+        "press 3 (opening hours) while the greeting plays, then hang up",
+        "caller",
+    ),
+)
 
 
-async def prepare(prompts: PromptLibrary) -> None:
-    """Render the fixed prompts before the first call, so callers never wait for TTS."""
-    for text in (GREETING, NO_INPUT, GOODBYE, "You entered"):
-        await prompts.text(text)
-
-
-def digit_application(
-    prompts: PromptLibrary, narrate: Narrator = _quiet
-) -> Callable[[Call], Awaitable[None]]:
-    """The demo's call script, as an application coroutine for ``Engine``."""
-
-    async def say(call: Call, text: str, interruptible: bool = True) -> PlayOutcome:
-        narrate(f'says "{text}"')
-        call.log.info("say", text=text)
-        outcome = await call.play(await prompts.text(text), interruptible=interruptible)
-        if outcome is PlayOutcome.INTERRUPTED:
-            narrate("prompt cut short by a key press (barge-in)")
-        return outcome
-
-    async def application(call: Call) -> None:
-        narrate(f"answers a call from {call.info.caller or 'unknown'}")
-        await say(call, GREETING)
-        digits = await call.collect_digits(4, first_timeout=6.0, inter_digit_timeout=3.0, terminator="#")
-        narrate(f"collected digits {digits!r}")
-        if digits:
-            spoken = " ".join(DIGIT_WORDS.get(d, d) for d in digits)
-            await say(call, f"You entered {spoken}.", interruptible=False)
-        else:
-            await say(call, NO_INPUT, interruptible=False)
-        await say(call, GOODBYE, interruptible=False)
-        narrate("hangs up")
-        call.hangup("ivr hung up")
-
-    return application
-
-
-async def run_demo(cache_dir: Path, keys: str = "1234#", keys_at: float = 2.0) -> int:
-    """Serve the demo IVR on loopback, call it, print both sides. Returns a process exit code."""
+async def run_demo(cache_dir: Path, flows_dir: Path) -> int:
+    """Serve the flows on loopback, make the demo calls, print both sides. Returns an exit code."""
     started = time.monotonic()
 
     def narrator(side: str) -> Narrator:
         return lambda what: print(f"[{time.monotonic() - started:6.2f}s] {side:>6}: {what}", flush=True)
 
+    registry = FlowRegistry(flows_dir)
+    report = registry.reload()
+    missing = [call.flow for call in DEMO_CALLS if registry.get(call.flow) is None]
+    if missing:
+        for errors in report.rejected.values():
+            for error in errors:
+                print(error)
+        print(f"demo FAILED: flows {missing} not found or invalid in {flows_dir}")
+        return 1
     prompts = PromptLibrary(cache_dir)
-    await prepare(prompts)
-    server = Engine(
-        EngineConfig(host="127.0.0.1", port=0, rtp_low=40000, rtp_high=40998),
-        digit_application(prompts, narrator("ivr")),
-    )
+    application = FlowApplication(registry, "demo", prompts, narrate=narrator("ivr"))
+    await application.prepare()
+    server = Engine(EngineConfig(host="127.0.0.1", port=0, rtp_low=40000, rtp_high=40998), application)
     host, port = await server.start()
     caller = Engine(EngineConfig(host="127.0.0.1", port=0, user="demo-caller", rtp_low=41000, rtp_high=41998))
     await caller.start()
     say = narrator("caller")
-    say(f"dials sip:ivr@{host}:{port} and will press {' '.join(keys)} {keys_at:.1f}s after the answer")
+    ok = True
     try:
-        report = await place_call(
-            caller, f"sip:ivr@{host}:{port}", [Action(keys_at, "keys", keys)], prompts, max_duration=60
-        )
+        for demo in DEMO_CALLS:
+            uri = f"sip:{demo.flow}@{host}:{port}"
+            say(f"dials {uri} and will {demo.what}")
+            result = await place_call(caller, uri, list(demo.actions), prompts, max_duration=40)
+            ok = _report(result, demo, say) and ok
     finally:
         await caller.stop(drain_timeout=1.0)
         await server.stop(drain_timeout=1.0)
-    for start, end in report.heard:
-        say(f"heard the IVR speak from {start:.2f}s to {end:.2f}s after the answer")
-    if not report.answered:
-        say(f"call failed: {report.status} {report.reason}")
-        return 1
-    say(
-        f"call set up in {1000 * (report.setup_seconds or 0):.1f} ms, "
-        f"lasted {report.duration:.1f}s, ended by {report.ended_by}"
-    )
-    ok = report.ended_by == "remote" and bool(report.heard)
     print("demo " + ("OK" if ok else "FAILED"), flush=True)
     return 0 if ok else 1
 
 
-def main_demo(cache_dir: Path) -> int:
-    return asyncio.run(run_demo(cache_dir))
+def _report(result: CallReport, demo: DemoCall, say: Narrator) -> bool:
+    if not result.answered:
+        say(f"call failed: {result.status} {result.reason}")
+        return False
+    for start, end in result.heard:
+        say(f"heard the IVR speak from {start:.2f}s to {end:.2f}s after the answer")
+    say(
+        f"call set up in {1000 * (result.setup_seconds or 0):.1f} ms, "
+        f"lasted {result.duration:.1f}s, ended by {result.ended_by}"
+    )
+    return result.ended_by == demo.ended_by and bool(result.heard)
+
+
+def main_demo(cache_dir: Path, flows_dir: Path) -> int:
+    return asyncio.run(run_demo(cache_dir, flows_dir))

@@ -63,8 +63,11 @@ def test_ivr_hangs_up_after_reading_the_digits_back(server: RunningServer) -> No
     )
     assert result.ok, result.describe()
     (record,) = wait_for_end(server, before)
-    assert record["reason"] == "ivr hung up"
+    assert record["ended_by"] == "local"
     assert record["keys"] == "42#"
+    finished = [line for line in server.log_lines() if line.get("event") == "flow finished"]
+    assert finished[-1]["outcome"] == "resolved"
+    assert finished[-1]["steps"] == ["greeting", "digits", "read_back"]
 
 
 def test_caller_hangs_up_in_the_middle_of_the_prompt(server: RunningServer) -> None:

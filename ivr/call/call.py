@@ -61,6 +61,7 @@ class Call:
         self.started_at = time.time()
         self.ended = asyncio.Event()
         self.end_reason: str | None = None
+        self.ended_by: str | None = None  # "local" (we hung up) or "remote"
         self.keys: asyncio.Queue[KeyPress] = asyncio.Queue()
         self.key_log: list[KeyPress] = []
         self.barge_in_enabled = True
@@ -123,7 +124,7 @@ class Call:
     def hangup(self, reason: str = "local hangup") -> None:
         if self.ended.is_set():
             return
-        self._finish(reason)
+        self._finish(reason, "local")
         self._end_leg()
 
     async def wait_ended(self, timeout: float | None = None) -> bool:
@@ -150,12 +151,13 @@ class Call:
             self.log.info("key", digit=event.digit, source=event.source)
 
     def on_remote_ended(self, reason: str) -> None:
-        self._finish(reason)
+        self._finish(reason, "remote")
 
-    def _finish(self, reason: str) -> None:
+    def _finish(self, reason: str, by: str) -> None:
         if self.ended.is_set():
             return
         self.end_reason = reason
+        self.ended_by = by
         self.ended.set()
         # Fail the waiters before stopping the player, whose stop reports "interrupted".
         for future in self._playing.values():
@@ -167,6 +169,7 @@ class Call:
         self.log.info(
             "call ended",
             reason=reason,
+            ended_by=by,
             duration=round(time.time() - self.started_at, 3),
             keys="".join(key.digit for key in self.key_log),
             rtp_sent=stats.packets_sent,

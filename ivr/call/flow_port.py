@@ -47,6 +47,7 @@ class SipCallPort:
         flow_dir: Path,
         transfer: TransferHandler = _no_agents,
         callback: CallbackHandler = _no_callbacks,
+        narrate: Callable[[str], None] | None = None,
     ) -> None:
         self.call = call
         self.prompts = prompts
@@ -54,6 +55,7 @@ class SipCallPort:
         self.flow_dir = flow_dir
         self._transfer = transfer
         self._callback = callback
+        self._narrate = narrate
         self.spoken: list[str] = []
 
     @property
@@ -76,6 +78,8 @@ class SipCallPort:
                 samples = await self.prompts.text(text, self.language)
             self.spoken.append(text)
             self.call.log.info("say", text=text, barge_in=barge_in)
+            if self._narrate is not None:
+                self._narrate(f'says "{text}"')
             outcome = await self.call.play(samples, interruptible=barge_in)
         except CallGone as gone:
             raise CallerHungUp(str(gone)) from gone
@@ -99,6 +103,8 @@ class SipCallPort:
             raise CallerHungUp(str(gone)) from gone
         if not digits:
             return Heard("noinput")
+        if self._narrate is not None:
+            self._narrate(f"heard keys {digits}")
         return Heard("keys", digits=digits)
 
     async def transfer(self, request: TransferRequest) -> TransferOutcome:

@@ -46,7 +46,7 @@ __all__ = ["ListenSpec", "SpeechListener", "SpeechResult"]
 
 Int16Array = npt.NDArray[np.int16]
 FRAME_SECONDS = 0.020
-MIN_BATCH_FRAMES = 5  # 100 ms per decoding job: fewer hand-offs, still well inside the latency budget
+MIN_BATCH_FRAMES = 10  # 100 ms per decoding job: fewer hand-offs, still well inside the latency budget
 WATCHDOG_SECONDS = 0.1
 WATCHDOG_GRACE = 0.5  # seconds the frame count gets to reach a timeout before the wall clock
 log = get_logger()

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import sys
@@ -99,11 +100,15 @@ def download(url: str, part: Path, progress: Progress | None = None, timeout: fl
             total = remaining
         done = have
         with open(part, mode) as out:
-            while chunk := response.read(CHUNK):
-                out.write(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
+            try:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, total)
+            except (OSError, http.client.HTTPException) as exc:
+                # What arrived stays in the .part file; the next run asks for the rest.
+                raise PullError(f"{url}: interrupted at {done} bytes ({exc!r}); run again to resume") from exc
     if total is not None and done != total:
         raise PullError(f"{url}: transfer ended at {done} of {total} bytes; run again to resume")
     return part
@@ -178,9 +183,9 @@ def pull(
     download(source.url, part, progress)
     try:
         _check_archive(part, source.sha256)
+        target = unpack(part, root / language)
     except PullError:
-        part.unlink(missing_ok=True)  # resuming a corrupt file would only repeat the failure
+        part.unlink(missing_ok=True)  # resuming a complete but bad file would only repeat the failure
         raise
-    target = unpack(part, root / language)
     part.unlink()
     return target

@@ -79,7 +79,7 @@ async def test_silence_is_noinput_exactly_at_the_timeout_and_never_barges_in() -
 async def test_line_noise_and_clicks_are_not_speech() -> None:
     caller = Caller()
     audio = white_noise(3.0, 1000)
-    audio[12000:12160] = 20000  # a click: one loud frame on a noisy line
+    audio[12000:12004] = (20000, -20000, 20000, -20000)  # a click on a noisy line
     result = await caller.say(audio, ListenSpec(grammar=KOREAN_MENU, no_input_timeout=3.5))
     assert result.kind == "noinput" and caller.barge_ins == 0
 

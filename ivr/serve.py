@@ -1,0 +1,115 @@
+"""What ``ivr serve`` runs for each call: the operator's YAML flow, over the call engine.
+
+The flow is chosen by the number dialled (a flow named like the Request-URI user, e.g.
+``sip:support@ivr``), else the default flow. Each call keeps the flow object it started with, so
+a reload (file watch or SIGHUP) never changes a call in progress.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ivr.call.call import Call
+from ivr.call.flow_port import CallbackHandler, SipCallPort, TransferHandler, _no_agents, _no_callbacks
+from ivr.flow.interpreter import Interpreter
+from ivr.flow.model import Flow, Prompt
+from ivr.flow.reload import FlowRegistry
+from ivr.logs import get_logger
+from ivr.speech.prompts import PromptLibrary
+
+Narrator = Callable[[str], None]
+NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
+
+log = get_logger(component="flows")
+
+
+def static_prompts(flow: Flow) -> Iterator[tuple[str, str]]:
+    """(language, text) of every prompt without variables: rendered once, ahead of calls."""
+    seen: set[int] = set()
+
+    def walk(value: object) -> Iterator[tuple[str, str]]:
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        if isinstance(value, Prompt):
+            for language, template in value.texts.items():
+                if not template.fields:
+                    yield language, template.source
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for item in dataclasses.fields(value):
+                yield from walk(getattr(value, item.name))
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from walk(item)
+        elif isinstance(value, dict) or hasattr(value, "values"):
+            for item in value.values():  # type: ignore[union-attr]
+                yield from walk(item)
+
+    yield from walk(flow)
+
+
+class FlowApplication:
+    def __init__(
+        self,
+        registry: FlowRegistry,
+        default_flow: str,
+        prompts: PromptLibrary,
+        *,
+        narrate: Narrator | None = None,
+        transfer: TransferHandler = _no_agents,
+        callback: CallbackHandler = _no_callbacks,
+    ) -> None:
+        self.registry = registry
+        self.default_flow = default_flow
+        self.prompts = prompts
+        self.narrate = narrate
+        self.transfer = transfer
+        self.callback = callback
+
+    def choose(self, call: Call) -> Flow | None:
+        return self.registry.get(call.info.called) or self.registry.get(self.default_flow)
+
+    async def prepare(self) -> None:
+        """Render every static prompt of every flow, so the first caller waits for nothing."""
+        for name in self.registry.names():
+            flow = self.registry.get(name)
+            if flow is None:
+                continue
+            for language, text in static_prompts(flow):
+                await self.prompts.text(text, language)
+
+    async def __call__(self, call: Call) -> None:
+        flow = self.choose(call)
+        if flow is None:
+            call.log.error("no flow for this call", called=call.info.called, default=self.default_flow)
+            await call.play(await self.prompts.text(NOT_IN_SERVICE), interruptible=False)
+            return
+        port = SipCallPort(
+            call,
+            self.prompts,
+            language=flow.settings.language,
+            flow_dir=Path(flow.path).parent,
+            transfer=self.transfer,
+            callback=self.callback,
+            narrate=self.narrate,
+        )
+        on_step = None
+        if self.narrate is not None:
+            narrate = self.narrate
+
+            def on_step(scope: str, step: str) -> None:
+                narrate(f"step {scope + '/' if scope else ''}{step}")
+
+        result = await Interpreter(flow, port, on_step=on_step).run()
+        call.log.info(
+            "flow finished",
+            flow=flow.name,
+            outcome=result.outcome,
+            reason=result.reason,
+            steps=result.path.steps,
+        )
+        if self.narrate is not None:
+            self.narrate(f"flow {flow.name} finished: {result.outcome} ({result.reason})")
+
