@@ -114,3 +114,23 @@ def test_burst_of_200_calls_50_at_once_none_failing(tmp_path: Path) -> None:
         assert len(records) == 200
         assert all(record["reason"] == "bye" for record in records)
         assert not [line for line in fresh.log_lines() if line.get("level") == "error"]
+
+
+def test_keypad_walk_through_the_support_flow_outage_branch(server: RunningServer) -> None:
+    # 1 = outage menu, 20251 = postcode (typed ahead while prompts play), 9 = nothing else.
+    result = run_sipp(
+        SIPP_DIR / "uac_ivr_hangs_up.xml", target(server), service="support",
+        sets={"digits": "1202519", "wait_ms": 2000}, timeout=50,
+    )  # fmt: skip
+    assert result.ok, result.describe()
+    finished = [line for line in server.log_lines() if line.get("event") == "flow finished"]
+    record = finished[-1]
+    assert record["flow"] == "support" and record["outcome"] == "resolved"
+    steps = record["steps"]
+    assert isinstance(steps, list)
+    assert steps[steps.index("main_menu") :] == [
+        "main_menu", "outage_postcode", "find_outage", "outage_has_eta", "outage_known", "wrap",
+        "anything_else", "goodbye",
+    ]  # fmt: skip
+    said = [line["text"] for line in server.log_lines() if line.get("event") == "say"]
+    assert any("known TV outage at postcode two zero two five one" in text for text in said)

@@ -55,6 +55,10 @@ SAMPLES_PER_PACKET = 160  # 20 ms at 8 kHz
 END_RETRANSMISSIONS = 3  # RFC 4733 §2.5.1.4
 MAX_DURATION = 0xFFFF
 RECENT_EVENTS = 8  # start timestamps remembered to recognise late packets of past events
+# Packets of one key press come every 20 ms and its end is repeated right behind it; a start or
+# update packet with a known timestamp after this much silence is a new press of the same key (a
+# replayed capture; SIPp plays one every 300 ms).
+REPLAY_GAP = 0.1
 
 
 class TelephoneEventError(ValueError):
@@ -141,6 +145,7 @@ class DtmfReceiver:
         self._duration = 0
         self._reported = True
         self._recent: deque[int] = deque(maxlen=RECENT_EVENTS)
+        self._last_at: dict[int, float] = {}  # latest arrival per event timestamp
 
     @property
     def in_progress(self) -> bool:
@@ -154,8 +159,23 @@ class DtmfReceiver:
         self._duration = 0
         self._reported = True
         self._recent.clear()
+        self._last_at.clear()
 
-    def feed(self, packet: RtpPacket) -> list[DtmfEvent]:
+    def _is_new_event(self, ts: int, now: float | None, end: bool) -> bool:
+        """§2.5.1.2: a new start timestamp is a new event, and not only a later one.
+
+        Senders that replay canned captures (SIPp's RFC 2833 pcaps) start each key at a fixed,
+        possibly earlier timestamp, and the same key twice is the same bytes twice. Late packets of
+        recent events are recognised by their timestamp; a whole key press replayed after a pause
+        (when the arrival time is known) by the silence before it and by starting without the E
+        bit, which a late retransmission of a finished event always carries.
+        """
+        replayed = now is not None and not end and now - self._last_at.get(ts, now) > REPLAY_GAP
+        if ts == self._timestamp:
+            return self._reported and replayed
+        return ts not in self._recent or replayed
+
+    def feed(self, packet: RtpPacket, now: float | None = None) -> list[DtmfEvent]:
         self.stats.packets += 1
         try:
             te = TelephoneEvent.parse(packet.payload)
@@ -163,13 +183,17 @@ class DtmfReceiver:
             self.stats.malformed += 1
             return []
         ts = packet.timestamp
-        if ts != self._timestamp and ts not in self._recent:
-            # §2.5.1.2: a new start timestamp is a new event. Not only a later one: senders that
-            # replay canned captures (SIPp's RFC 2833 pcaps) start each key at a fixed, possibly
-            # earlier timestamp. Late packets of recent events are recognised by their timestamp.
+        is_new = self._is_new_event(ts, now, te.end)
+        if now is not None:
+            self._last_at[ts] = now
+        if is_new:
             events = self.flush()
-            if self._timestamp is not None:
+            if self._timestamp is not None and self._timestamp != ts:
                 self._recent.append(self._timestamp)
+                # Forget arrival times of events too old to be confused with new ones.
+                keep = {*self._recent, ts}
+                for old in [key for key in self._last_at if key not in keep]:
+                    del self._last_at[old]
             self._timestamp = ts
             self._digit = digit_for_event(te.event)
             self._duration = te.duration

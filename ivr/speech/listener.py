@@ -239,7 +239,9 @@ class SpeechListener:
         job = self._loop.run_in_executor(self.executor, _decode, recognizer, chunks, final, want_partial)
         job.add_done_callback(lambda f: self._decoded(session, f, final))
 
-    def _decoded(self, session: _Session, job: asyncio.Future[tuple[Recognition | None, str]], final: bool) -> None:
+    def _decoded(
+        self, session: _Session, job: asyncio.Future[tuple[Recognition | None, str]], final: bool
+    ) -> None:
         session.busy = False
         if session.future.done() or job.cancelled():
             return
@@ -308,7 +310,10 @@ class SpeechListener:
         if session.speaking and not session.ending:
             if silent * 1000.0 >= self.vad.config.end_silence_ms:
                 self._end_of_speech(session)
-        elif not session.speaking and now - session.started_wall >= session.spec.no_input_timeout + WATCHDOG_GRACE:
+        elif (
+            not session.speaking
+            and now - session.started_wall >= session.spec.no_input_timeout + WATCHDOG_GRACE
+        ):
             # Frames normally decide first (they count the same time); this only fires when they stopped.
             self._resolve(session, SpeechResult("noinput"))
             return

@@ -102,7 +102,7 @@ def packaged_models() -> dict[str, Path]:
     """Model directories shipped by installed ``vosk-model-*`` distributions, by language."""
     found: dict[str, Path] = {}
     for dist in metadata.distributions():
-        language = _language_of(dist.metadata.get("Name") or "")
+        language = _language_of(dist.name or "")
         if language is None or language in found:
             continue
         for file in dist.files or ():

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import soxr
+import soxr  # type: ignore[import-untyped]
 
 from ivr.logs import get_logger
 from ivr.speech.models import VoskModel

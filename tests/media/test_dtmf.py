@@ -91,6 +91,24 @@ def test_captures_replayed_out_of_order_are_each_a_key_press() -> None:
     assert "".join(e.digit for e in events) == "42#1"
 
 
+def test_replayed_captures_with_repeated_digits_count_by_arrival_time() -> None:
+    # "2025" and "11" from SIPp's captures: the same bytes again, told apart by the pause before.
+    receiver = DtmfReceiver()
+    events: list[DtmfEvent] = []
+    now = 0.0
+    for digit in "202511":
+        for datagram in read_udp(SIPP / PCAP_DIGITS[digit]):
+            now += 0.02
+            events.extend(receiver.feed(RtpPacket.parse(datagram.payload), now))
+        now += 0.16  # SIPp starts a capture every 300 ms; each lasts 140 ms
+    assert "".join(e.digit for e in events) == "202511"
+    # ...while end-packet retransmissions, which come right behind, still count once,
+    assert receiver.stats.retransmissions == 12
+    # and so does one that arrives late: it carries the E bit.
+    late = read_udp(SIPP / PCAP_DIGITS["1"])[-1]
+    assert receiver.feed(RtpPacket.parse(late.payload), now + 1.0) == []
+
+
 def test_reported_on_first_end_packet() -> None:
     rx = DtmfReceiver()
     assert rx.feed(rtp(1000, TelephoneEvent(5, False, 10, 160), marker=True)) == []

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ivr.speech.listener import ListenSpec, SpeechListener, SpeechResult
 from ivr.speech.intents import Intent
+from ivr.speech.listener import ListenSpec, SpeechListener, SpeechResult
 from tests.speech import KOREAN_MENU, Int16Array, frames, korean_model, spoken, white_noise
 
 

@@ -49,7 +49,9 @@ class Server:
                         self.end_headers()
                         return
                     self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(server.body) - 1}/{len(server.body)}")
+                    self.send_header(
+                        "Content-Range", f"bytes {start}-{len(server.body) - 1}/{len(server.body)}"
+                    )
                 else:
                     self.send_response(200)
                 payload = server.body[start:]
@@ -92,7 +94,9 @@ def server(body: bytes) -> Iterator[Server]:
 
 def test_pull_downloads_verifies_and_unpacks(tmp_path: Path, server: Server, body: bytes) -> None:
     seen: list[tuple[int, int | None]] = []
-    target = pull("xx", tmp_path, source=ModelSource("test", server.url), progress=lambda d, t: seen.append((d, t)))
+    target = pull(
+        "xx", tmp_path, source=ModelSource("test", server.url), progress=lambda d, t: seen.append((d, t))
+    )
     assert target == tmp_path / "xx" and is_model_dir(target)
     assert (target / "README").read_text() == "a test model\n"  # the archive's top directory is gone
     assert seen[-1] == (len(body), len(body))
@@ -136,7 +140,7 @@ def test_a_corrupt_archive_is_rejected_and_discarded(tmp_path: Path, body: bytes
     damaged = bytearray(body)
     damaged[200:260] = bytes(60)  # inside the first member's compressed data: its CRC fails
     with Server(bytes(damaged)) as bad:
-        with pytest.raises(PullError, match="corrupt|not a valid zip"):
+        with pytest.raises(PullError, match=r"corrupt|not a valid zip"):
             pull("xx", tmp_path, source=ModelSource("test", bad.url))
     assert not (tmp_path / "xx").exists() and not (tmp_path / "xx.zip.part").exists()
 
