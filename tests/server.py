@@ -43,6 +43,26 @@ class RunningServer:
         return 0
 
 
+def answers_options(address: tuple[str, int], timeout: float = 0.2) -> bool:
+    """Readiness: the server answers an OPTIONS request (RFC 3261 §11)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(timeout)
+        port = sock.getsockname()[1]
+        request = (
+            f"OPTIONS sip:ivr@{address[0]}:{address[1]} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKready{time.monotonic_ns()}\r\n"
+            f"From: <sip:probe@127.0.0.1:{port}>;tag=ready\r\nTo: <sip:ivr@{address[0]}>\r\n"
+            f"Call-ID: ready-{time.monotonic_ns()}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        sock.sendto(request.encode(), address)
+        try:
+            return sock.recv(4096).startswith(b"SIP/2.0 200")
+        except OSError:
+            return False
+
+
 @contextlib.contextmanager
 def ivr_server(tmp_path: Path, *extra: str, rtp_base: int = 30000) -> Iterator[RunningServer]:
     port = free_udp_port()
@@ -61,7 +81,7 @@ def ivr_server(tmp_path: Path, *extra: str, rtp_base: int = 30000) -> Iterator[R
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"ivr serve exited with {process.returncode}: {log_path.read_text()}")
-            if any(line.get("event") == "listening" for line in server.log_lines()):
+            if answers_options(server.address):
                 break
             time.sleep(0.05)
         else:

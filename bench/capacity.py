@@ -1,0 +1,106 @@
+"""Keypad-call capacity of one ``ivr serve`` process, measured from the caller's side.
+
+For each concurrency level, an independent receiver (tests/rtp_probe.py: hand-written SIP, raw
+sockets, one thread) places that many calls at a fixed rate; every call hears the demo flow's
+prompt, presses RFC 4733 keys after 4 s and stays 8 s. Reported per level: calls answered,
+setup time INVITE->200, spacing of the IVR's RTP as received, time from the keys to the first RTP
+of the reply, and the server's CPU and memory per call (from /proc). A level passes when every
+call was answered, RTP p99 spacing < 25 ms and reply p95 < 300 ms.
+
+    python -m bench.capacity --levels 50 100 200 400 600 [--workers 2] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+from tests.rtp_probe import probe_calls, summary
+from tests.server import ivr_server
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def _rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def _server_pids(parent: int) -> list[int]:
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [parent, *map(int, children)]
+
+
+def run_level(server_pids: list[int], target: tuple[str, int], level: int, rate: float, hold: float) -> dict[str, float]:
+    cpu0, rss0 = _cpu_seconds(server_pids), _rss_mb(server_pids)
+    started = time.monotonic()
+    records = probe_calls(target, calls=level, hold=hold, start_interval=1.0 / rate, keys="1#", keys_at=4.0,
+                          deadline=hold + level / rate + 60)
+    wall = time.monotonic() - started
+    figures = summary(records)
+    busy = _cpu_seconds(server_pids) - cpu0
+    figures.update(
+        level=level,
+        cpu_core_share=busy / wall,
+        cpu_ms_per_call_second=1000 * busy / (level * hold),
+        rss_mb=_rss_mb(server_pids),
+        rss_mb_delta=_rss_mb(server_pids) - rss0,
+    )
+    figures["passed"] = float(
+        figures["answered"] == level and figures["spacing_p99_ms"] < 25 and figures["reply_p95_ms"] < 300
+    )
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", type=int, nargs="+", default=[50, 100, 200, 300, 400, 500, 600])
+    parser.add_argument("--rate", type=float, default=100.0, help="new calls per second")
+    parser.add_argument("--hold", type=float, default=8.0, help="seconds each call lasts")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--markdown", action="store_true", help="print a table for BENCHMARKS.md")
+    args = parser.parse_args()
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"ivr-capacity-{os.getpid()}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with ivr_server(tmp, "--workers", str(args.workers), "--log-level", "warning", rtp_base=20000) as server:
+        time.sleep(1.0)
+        pids = _server_pids(server.process.pid)
+        for level in args.levels:
+            row = run_level(pids, server.address, level, args.rate, args.hold)
+            rows.append(row)
+            print({k: round(v, 3) for k, v in row.items()}, flush=True)
+            time.sleep(2.0)
+    if args.markdown:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        print(f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+              f"date {time.strftime('%Y-%m-%d')}; commit {commit}; workers {args.workers}\n")
+        print("| calls | answered | setup p50/p99 ms | RTP spacing p50/p99/max ms | reply p50/p95 ms "
+              "| server CPU (share of a core) | CPU ms per call-second | RSS MB | pass |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['level']:.0f} | {r['answered']:.0f} | {r['setup_p50_ms']:.1f} / {r['setup_p99_ms']:.1f} "
+                  f"| {r['spacing_p50_ms']:.1f} / {r['spacing_p99_ms']:.1f} / {r['spacing_max_ms']:.1f} "
+                  f"| {r['reply_p50_ms']:.1f} / {r['reply_p95_ms']:.1f} | {r['cpu_core_share']:.2f} "
+                  f"| {r['cpu_ms_per_call_second']:.2f} | {r['rss_mb']:.0f} | {'yes' if r['passed'] else 'no'} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
