@@ -8,6 +8,7 @@ file work per call for its static prompts.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -20,19 +21,25 @@ Int16Array = npt.NDArray[np.int16]
 
 
 class PromptLibrary:
-    def __init__(self, cache_dir: Path, tts: TextToSpeech | None = None) -> None:
+    def __init__(self, cache_dir: Path, tts: TextToSpeech | None = None, max_texts: int = 2048) -> None:
         self.cache = PromptCache(cache_dir / "pcm")
         self.tts = tts if tts is not None else TextToSpeech(cache_dir / "tts")
-        self._texts: dict[tuple[str, str], Int16Array] = {}
+        # Bounded: prompts with variables ("You entered 4 7 1 1") are new text on almost every call.
+        self._texts: OrderedDict[tuple[str, str], Int16Array] = OrderedDict()
+        self.max_texts = max_texts
 
     async def text(self, text: str, language: str = "en") -> Int16Array:
         """The samples of ``text`` spoken in ``language`` (rendered once, then from memory)."""
         key = (language, text)
         samples = self._texts.get(key)
-        if samples is None:
-            wav = await self.tts.render(text, voice_for(language))
-            samples = await asyncio.get_running_loop().run_in_executor(None, self.cache.load, wav)
-            self._texts[key] = samples
+        if samples is not None:
+            self._texts.move_to_end(key)
+            return samples
+        wav = await self.tts.render(text, voice_for(language))
+        samples = await asyncio.get_running_loop().run_in_executor(None, self.cache.load, wav)
+        self._texts[key] = samples
+        while len(self._texts) > self.max_texts:
+            self._texts.popitem(last=False)
         return samples
 
     async def file(self, path: Path) -> Int16Array:
