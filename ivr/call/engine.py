@@ -89,6 +89,7 @@ class Engine:
         self._ports: RtpPortAllocator | None = None
         self._registration: asyncio.Future[ev.RegistrationChanged] | None = None
         self._forwarder: Forwarder | None = None
+        self._refers: dict[str, asyncio.Future[int]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -219,6 +220,28 @@ class Engine:
         )
         return self._attach_call(leg, info)
 
+    async def refer(self, call: Call, target: str, timeout: float = 30.0) -> int:
+        """Blind transfer (RFC 3515): ask the caller's side (a PBX) to call ``target``.
+
+        Returns the final status the transferee reported (200: the target answered; 408 when no
+        report came in time). On success our leg is ended, as RFC 5589 §6.1 recommends.
+        """
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._refers[call.call_id] = waiter
+        try:
+            sent = self._act(lambda now: self.endpoint.ua.refer(call.call_id, target, now))
+            if not sent:
+                return 481
+            try:
+                status = await asyncio.wait_for(waiter, timeout)
+            except TimeoutError:
+                return 408
+        finally:
+            self._refers.pop(call.call_id, None)
+        if 200 <= status < 300 and call.active:
+            call.hangup("transferred")
+        return status
+
     # -- SIP events -------------------------------------------------------------------------------
 
     def _on_event(self, event: object) -> None:
@@ -245,6 +268,10 @@ class Engine:
                 leg = self._legs.get(call_id)
                 if leg is not None and leg.answered is not None and not leg.answered.done():
                     leg.answered.set_exception(DialFailed(status, reason))
+            case ev.ReferResult(call_id=call_id, status=status, final=final):
+                waiter = self._refers.get(call_id)
+                if waiter is not None and final and not waiter.done():
+                    waiter.set_result(status)
             case ev.RegistrationChanged():
                 log.info("registration", aor=event.aor, registered=event.registered, status=event.status)
                 if self._registration is not None and not self._registration.done():

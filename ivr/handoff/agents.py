@@ -159,14 +159,14 @@ class AgentPool:
     def working(self, language: str, skill: str | None) -> int:
         """Agents logged in who could take this caller (the service capacity the estimate uses)."""
         return sum(
-            1 for a in self._agents.values() if a.state is not AgentState.OFFLINE and a.serves(language, skill)
+            1
+            for a in self._agents.values()
+            if a.state is not AgentState.OFFLINE and a.serves(language, skill)
         )
 
     def available(self, language: str, skill: str | None) -> int:
         return sum(
-            1
-            for a in self._agents.values()
-            if a.state is AgentState.AVAILABLE and a.serves(language, skill)
+            1 for a in self._agents.values() if a.state is AgentState.AVAILABLE and a.serves(language, skill)
         )
 
     def apply(self, agent_id: str, event: AgentEvent, now: float) -> Change:
@@ -212,7 +212,9 @@ class AgentPool:
 
     def get_timer(self) -> float | None:
         """When ``tick`` next has something to do."""
-        deadlines = [a.since + self.config.wrap_up_timeout for a in self._agents.values() if a.state is S.WRAP_UP]
+        deadlines = [
+            a.since + self.config.wrap_up_timeout for a in self._agents.values() if a.state is S.WRAP_UP
+        ]
         return min(deadlines, default=None)
 
 

@@ -7,7 +7,7 @@ Callback states
     pending ──claim──▶ dialing_agent ──agent_answered──▶ dialing_customer ──customer_answered──▶ connected
        ▲                 │  agent_missed / lease lost        │  no_answer, busy, machine: retry ─▶ pending
        │                 └────────────▶ pending              │  attempts used up ──────────────▶ failed
-       └──────────── operator retry ◀── failed / verify      │  lease lost (crash) ─▶ pending / failed / verify
+       └──────────── operator retry ◀── failed / verify      │  lease lost (crash): pending/failed/verify
     pending / verify ──cancel──▶ cancelled
 
 Every change is one transaction that first checks the expected state, owner and version
@@ -177,7 +177,9 @@ class Store(Protocol):
 
     def get(self, callback_id: int) -> CallbackRecord | None: ...
 
-    def list(self, states: frozenset[CallbackState] | None = None, limit: int = 1000) -> list[CallbackRecord]: ...
+    def list_callbacks(
+        self, states: frozenset[CallbackState] | None = None, limit: int = 1000
+    ) -> list[CallbackRecord]: ...
 
     def due(self, now: float, limit: int = 100) -> list[CallbackRecord]:
         """Pending callbacks whose window and next attempt have come, in virtual-hold order."""
@@ -198,11 +200,15 @@ class Store(Protocol):
         """Apply ``event`` if the table allows it from the current state (and version/owner)."""
         ...
 
-    def claim(self, callback_id: int, version: int, owner: str, agent: str, now: float, lease: float) -> CallbackRecord: ...
+    def claim(
+        self, callback_id: int, version: int, owner: str, agent: str, now: float, lease: float
+    ) -> CallbackRecord: ...
 
     def renew(self, callback_id: int, owner: str, now: float, lease: float) -> CallbackRecord: ...
 
-    def recover(self, now: float, unknown_leg: UnknownLeg = "retry", retry_spacing: float = 600.0) -> list[CallbackRecord]: ...
+    def recover(
+        self, now: float, unknown_leg: UnknownLeg = "retry", retry_spacing: float = 600.0
+    ) -> list[CallbackRecord]: ...
 
     def events(self, callback_id: int) -> list[CallbackEvent]: ...
 
