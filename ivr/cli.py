@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--flows", type=Path, default=Path("flows"), help="directory of flow files")
     serve.add_argument("--flow", default="demo", help="flow for calls whose dialled user names no flow")
+    serve.add_argument("--keypad-only", action="store_true", help="no speech recognition")
+    serve.add_argument(
+        "--no-dither",
+        action="store_true",
+        help="decode speech without Kaldi's dither: reproducible results (tests)",
+    )
     serve.add_argument("--reload-interval", type=float, default=2.0, help="seconds between flow file checks")
     serve.add_argument(
         "--workers",
@@ -97,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     from ivr.flow.cli import add_flow_commands
 
     add_flow_commands(commands)
+    from ivr.speech.cli import add_speech_commands
+
+    add_speech_commands(commands)
+    from ivr.handoff.cli import add_callback_commands
+
+    add_callback_commands(commands)
 
     demo = commands.add_parser("demo", help="run the IVR on loopback and call it, offline")
     demo.add_argument("--flows", type=Path, default=Path("flows"), help="directory of flow files")
@@ -167,6 +179,7 @@ def _serve_workers(args: argparse.Namespace, count: int) -> int:
 async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> int:
     from ivr.flow.reload import FlowRegistry
     from ivr.serve import FlowApplication
+    from ivr.speech.models import ModelRegistry
     from ivr.speech.prompts import PromptLibrary
 
     log = get_logger()
@@ -184,7 +197,8 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
         host=args.host, port=args.port, tcp=args.tcp, advertised_host=args.advertise,
         rtp_low=low, rtp_high=high, max_calls=args.max_calls, workers=workers,
     )  # fmt: skip
-    application = FlowApplication(registry, args.flow, prompts)
+    models = ModelRegistry(zero_dither=args.no_dither)
+    application = FlowApplication(registry, args.flow, prompts, speech=not args.keypad_only, models=models)
     await application.prepare()
     engine = Engine(config, application)
     await engine.start()

@@ -7,8 +7,11 @@ a reload (file watch or SIGHUP) never changes a call in progress.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ivr.call.call import Call
@@ -17,6 +20,7 @@ from ivr.flow.interpreter import Interpreter
 from ivr.flow.model import Flow, Prompt
 from ivr.flow.reload import FlowRegistry
 from ivr.logs import get_logger
+from ivr.speech.models import ModelRegistry, VoskModel, resolve_or_warn
 from ivr.speech.prompts import PromptLibrary
 
 Narrator = Callable[[str], None]
@@ -43,8 +47,8 @@ def static_prompts(flow: Flow) -> Iterator[tuple[str, str]]:
         elif isinstance(value, (list, tuple)):
             for item in value:
                 yield from walk(item)
-        elif isinstance(value, dict) or hasattr(value, "values"):
-            for item in value.values():  # type: ignore[union-attr]
+        elif isinstance(value, Mapping):
+            for item in value.values():
                 yield from walk(item)
 
     yield from walk(flow)
@@ -60,6 +64,8 @@ class FlowApplication:
         narrate: Narrator | None = None,
         transfer: TransferHandler = _no_agents,
         callback: CallbackHandler = _no_callbacks,
+        speech: bool = True,
+        models: ModelRegistry | None = None,
     ) -> None:
         self.registry = registry
         self.default_flow = default_flow
@@ -67,18 +73,35 @@ class FlowApplication:
         self.narrate = narrate
         self.transfer = transfer
         self.callback = callback
+        self.speech = speech
+        self.models = models if models is not None else ModelRegistry()
+        self._speech_models: dict[str, VoskModel | None] = {}
+        # Vosk releases the GIL while decoding: one thread per core decodes for every call.
+        self.decoders = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="asr")
 
     def choose(self, call: Call) -> Flow | None:
         return self.registry.get(call.info.called) or self.registry.get(self.default_flow)
 
     async def prepare(self) -> None:
-        """Render every static prompt of every flow, so the first caller waits for nothing."""
+        """Render every static prompt and load every speech model, so no caller waits for them."""
         for name in self.registry.names():
             flow = self.registry.get(name)
             if flow is None:
                 continue
             for language, text in static_prompts(flow):
                 await self.prompts.text(text, language)
+            await self.speech_model(flow.settings.language)
+
+    async def speech_model(self, language: str) -> VoskModel | None:
+        """The recogniser model for ``language``; None (keypad only, one warning) without one."""
+        if not self.speech:
+            return None
+        if language not in self._speech_models:
+            info = resolve_or_warn(language)
+            loop = asyncio.get_running_loop()
+            model = await loop.run_in_executor(None, self.models.get, info) if info is not None else None
+            self._speech_models[language] = model
+        return self._speech_models[language]
 
     async def __call__(self, call: Call) -> None:
         flow = self.choose(call)
@@ -94,6 +117,8 @@ class FlowApplication:
             transfer=self.transfer,
             callback=self.callback,
             narrate=self.narrate,
+            speech_model=await self.speech_model(flow.settings.language),
+            executor=self.decoders,
         )
         on_step = None
         if self.narrate is not None:

@@ -178,9 +178,12 @@ class Engine:
     ) -> Call:
         """Call ``target``; returns the answered Call, or raises DialFailed."""
         rtp = await self._open_rtp()
+        # Like a phone, an outbound leg sends silence when it has nothing to say: continuous
+        # RTP keeps NAT bindings open and lets the far end's voice detection learn the line.
         media = MediaStream(
-            "PCMU", DTMF_PAYLOAD_TYPE, None, record=record, inband_dtmf=self.config.inband_dtmf == "always"
-        )
+            "PCMU", DTMF_PAYLOAD_TYPE, None, record=record, comfort_silence=True,
+            inband_dtmf=self.config.inband_dtmf == "always",
+        )  # fmt: skip
         leg = _Leg("", rtp, media)
         offer = build_sdp(
             self.advertised_host, rtp.port, OFFER_CODECS, DTMF_PAYLOAD_TYPE, "sendrecv", leg.session_id, 1

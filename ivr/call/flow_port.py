@@ -8,9 +8,14 @@ other ports.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from ivr.call.call import Call, CallGone, PlayOutcome
 from ivr.flow.port import (
@@ -23,7 +28,13 @@ from ivr.flow.port import (
     TransferOutcome,
     TransferRequest,
 )
+from ivr.media.vad import SpeechStart, Vad
+from ivr.speech.listener import ListenSpec as SpeechSpec
+from ivr.speech.listener import SpeechListener, SpeechResult
+from ivr.speech.models import VoskModel
 from ivr.speech.prompts import PromptLibrary
+
+Int16Array = npt.NDArray[np.int16]
 
 TransferHandler = Callable[[Call, TransferRequest], Awaitable[TransferOutcome]]
 CallbackHandler = Callable[[Call, CallbackRequest], Awaitable[CallbackOutcome]]
@@ -48,6 +59,8 @@ class SipCallPort:
         transfer: TransferHandler = _no_agents,
         callback: CallbackHandler = _no_callbacks,
         narrate: Callable[[str], None] | None = None,
+        speech_model: VoskModel | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.call = call
         self.prompts = prompts
@@ -57,6 +70,10 @@ class SipCallPort:
         self._callback = callback
         self._narrate = narrate
         self.spoken: list[str] = []
+        # Speech: a listener per call when the flow's language has a model (else keypad only).
+        self._listener = SpeechListener(speech_model, executor=executor) if speech_model is not None else None
+        self._barge_vad: Vad | None = None  # watches for speech while a prompt may be cut
+        self._barged_by_speech = False
 
     @property
     def call_id(self) -> str:
@@ -70,7 +87,34 @@ class SipCallPort:
     def called(self) -> str:
         return self.call.info.called
 
+    @property
+    def speech(self) -> bool:
+        return self._listener is not None
+
+    # Received audio is decoded only while someone listens: during prompts the caller may cut
+    # short, and while listening. The rest of the call costs no decoding and no VAD.
+    def _on_audio(self, frame: Int16Array) -> None:
+        if self._barge_vad is not None and isinstance(self._barge_vad.process(frame), SpeechStart):
+            if self.call.barge_in_enabled and self.call.media.player.stop_interruptible():
+                self.call.barge_ins += 1
+                self._barged_by_speech = True
+        if self._listener is not None:
+            self._listener.on_audio(frame)
+
+    def _hear(self, on: bool) -> None:
+        self.call.media.on_audio = self._on_audio if on and self._listener is not None else None
+
     async def say(self, text: str, *, barge_in: bool, recording: str | None = None) -> SayResult:
+        self._barged_by_speech = False
+        if barge_in and self._listener is not None:
+            self._barge_vad = Vad()
+            self._hear(True)
+        try:
+            return await self._say(text, barge_in=barge_in, recording=recording)
+        finally:
+            self._barge_vad = None
+
+    async def _say(self, text: str, *, barge_in: bool, recording: str | None) -> SayResult:
         try:
             if recording is not None:
                 samples = await self.prompts.file(self.flow_dir / recording)
@@ -85,13 +129,63 @@ class SipCallPort:
             raise CallerHungUp(str(gone)) from gone
         if outcome is PlayOutcome.COMPLETED:
             return SayResult(True)
+        if self._barged_by_speech:
+            # The words that cut the prompt are in the listener's pre-roll: listen() hears them.
+            return SayResult(False, Heard("speech"))
         # The key that cut the prompt stays queued: the next listen() reads it (type-ahead).
         return SayResult(False, Heard("keys"))
 
     async def listen(self, spec: ListenSpec) -> Heard:
+        if spec.speech and self._listener is not None:
+            return await self._listen_both(spec)
         if not spec.keys:
             # Speech-only steps need a recogniser; without one the caller could only stay silent.
             return Heard("noinput")
+        return await self._keys(spec)
+
+    async def _listen_both(self, spec: ListenSpec) -> Heard:
+        """Keys and speech at once: the first real input wins; silence on both is no-input."""
+        assert self._listener is not None
+        self._hear(True)
+        speech_spec = SpeechSpec(
+            grammar=spec.grammar or None,  # an empty grammar means open speech
+            threshold=spec.confidence,
+            no_input_timeout=spec.timeout,
+        )
+        spoken = self._listener.start(speech_spec)
+        keyed = asyncio.ensure_future(self._keys(spec)) if spec.keys else None
+        try:
+            waiting: set[asyncio.Future[object]] = {spoken}  # type: ignore[arg-type]
+            if keyed is not None:
+                waiting.add(keyed)  # type: ignore[arg-type]
+            while waiting:
+                done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if keyed in done and keyed.result().kind == "keys":
+                    return keyed.result()
+                if spoken in done:
+                    heard = self._heard(spoken.result())
+                    if heard.kind != "noinput":
+                        return heard
+            return Heard("noinput")
+        finally:
+            if not spoken.done():
+                self._listener.cancel()
+            if keyed is not None and not keyed.done():
+                keyed.cancel()
+            self._hear(False)
+
+    def _heard(self, result: SpeechResult) -> Heard:
+        self.call.log.info(
+            "heard speech", kind=result.kind, text=result.text, confidence=round(result.confidence, 3),
+            latency_ms=result.latency_ms,
+        )  # fmt: skip
+        if result.kind == "speech":
+            if self._narrate is not None:
+                self._narrate(f"heard speech {result.text!r} ({result.confidence:.2f})")
+            return Heard("speech", transcript=result.text, confidence=result.confidence)
+        return Heard(result.kind)
+
+    async def _keys(self, spec: ListenSpec) -> Heard:
         try:
             digits = await self.call.collect_digits(
                 spec.max_digits,
@@ -114,6 +208,8 @@ class SipCallPort:
         return await self._callback(self.call, request)
 
     async def hangup(self, reason: str) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
         self.call.hangup(reason)
 
     def now(self) -> dt.datetime:

@@ -96,9 +96,9 @@ def _open(args: argparse.Namespace) -> SqliteStore:
 
 def cmd_list(args: argparse.Namespace) -> int:
     try:
-        store = _open(args)
-        states = frozenset(CallbackState(s) for s in args.state) if args.state else None
-        records = store.list_callbacks(states)
+        with _open(args) as store:
+            states = frozenset(CallbackState(s) for s in args.state) if args.state else None
+            records = store.list_callbacks(states)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -117,14 +117,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     try:
-        store = _open(args)
-        record = store.get(args.id)
-        if record is None:
-            print(f"error: no callback {args.id}", file=sys.stderr)
-            return 1
-        events = store.events(args.id)
+        with _open(args) as store:
+            record = store.get(args.id)
+            events = store.events(args.id)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if record is None:
+        print(f"error: no callback {args.id}", file=sys.stderr)
         return 1
     for key, value in _row(record).items():
         print(f"{key:>13}: {'' if value is None else value}")
@@ -138,9 +138,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def _change(args: argparse.Namespace, action: str) -> int:
     try:
-        store = _open(args)
-        now = time.time()
-        record = store.cancel(args.id, now) if action == "cancel" else store.operator_retry(args.id, now)
+        with _open(args) as store:
+            now = time.time()
+            record = store.cancel(args.id, now) if action == "cancel" else store.operator_retry(args.id, now)
     except StaleState as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -180,7 +180,8 @@ def cmd_cdr(args: argparse.Namespace) -> int:
     end = args.end if args.end is not None else time.time()
     start = args.start if args.start is not None else end - 86400.0
     try:
-        records = _open(args).calls(start, end)
+        with _open(args) as store:
+            records = store.calls(start, end)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

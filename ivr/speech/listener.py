@@ -105,6 +105,25 @@ class _Session:
     ended_at: float | None = None
     started_wall: float = 0.0
     last_frame_wall: float = 0.0
+    voiced_frames: int = 0  # speech frames judged by spectral flatness
+    noise_frames: int = 0  # ... of which looked like noise, not voice
+
+
+# Spectral flatness (geometric / arithmetic mean of the power spectrum) of a 20 ms frame: voiced
+# speech has formants and harmonics and stays well below this; white or hiss-like noise is near 1.
+NOISE_FLATNESS = 0.45
+
+
+LOUD_RMS = 300.0  # about -40 dBFS: quieter frames (pauses, the end-of-speech silence) are not judged
+
+
+def spectral_flatness(frame: Int16Array) -> float | None:
+    """Flatness of a loud frame's spectrum, or None for a quiet frame."""
+    samples = frame.astype(np.float64)
+    if float(np.sqrt(np.mean(samples * samples))) < LOUD_RMS:
+        return None
+    power = np.abs(np.fft.rfft(samples))[4:70] ** 2 + 1e-9  # ~200-3400 Hz
+    return float(np.exp(np.mean(np.log(power))) / np.mean(power))
 
 
 class SpeechListener:
@@ -161,6 +180,14 @@ class SpeechListener:
         creating.add_done_callback(lambda f: self._created(session, f))
         future.add_done_callback(lambda _: self._close(session))
         self._arm_watchdog()
+        # The caller may have started speaking already (speech cut the prompt just now): run the
+        # pre-roll through the session so its VAD sees the onset and keeps those words.
+        primed = list(self._ring)
+        self._ring.clear()
+        for frame in primed:
+            if self._session is not session or session.ending:
+                break
+            self._feed(session, frame)
         return future
 
     def cancel(self) -> None:
@@ -179,6 +206,9 @@ class SpeechListener:
         if session is None or session.ending:
             self._ring.append(frame)
             return
+        self._feed(session, frame)
+
+    def _feed(self, session: _Session, frame: Int16Array) -> None:
         session.frames += 1
         session.last_frame_wall = self._loop.time()
         event = self.vad.process(frame)
@@ -198,6 +228,10 @@ class SpeechListener:
             return
         session.pending.append(frame)
         session.speech_frames += 1
+        flatness = spectral_flatness(frame)
+        if flatness is not None:
+            session.voiced_frames += 1
+            session.noise_frames += flatness > NOISE_FLATNESS
         if isinstance(event, SpeechEnd):
             session.speech_ms = ((event.timestamp - session.start_stamp) & 0xFFFF_FFFF) / 8.0
             self._end_of_speech(session)
@@ -273,6 +307,10 @@ class SpeechListener:
             speech_ms=speech_ms,
         )
         if not recognition.matched:
+            return base
+        if session.noise_frames * 2 > max(session.voiced_frames, 1):
+            # Mostly flat-spectrum sound: a grammar decoder maps any sound to some phrase, often
+            # with full confidence, so noise must be caught before its "words" are believed.
             return base
         if spec.grammar is not None:
             label = spec.labels().get(recognition.phrase or "")

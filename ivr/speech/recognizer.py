@@ -92,6 +92,24 @@ def decode_pool(workers: int | None = None) -> ThreadPoolExecutor:
         return _pool
 
 
+# Short, common words that a menu never offers. A grammar decoder must pick *some* allowed phrase
+# for whatever it hears; with only the menu's phrases, a cough or line noise comes out as a menu
+# choice, often with high confidence. Models with an "[unk]" word get that; the others get these
+# as somewhere else for noise to land (a result naming one of them is no match).
+GARBAGE_WORDS = (
+    "uh", "um", "the", "a", "and", "so", "well", "hello",
+    "äh", "ähm", "und", "also", "ja", "hallo",
+    "그", "저", "것", "수",
+)  # fmt: skip
+
+
+def garbage_words(model: VoskModel, phrases: Sequence[str]) -> list[str]:
+    if model.has_word("[unk]"):
+        return ["[unk]"]
+    taken = {word for phrase in phrases for word in phrase.split()}
+    return [w for w in GARBAGE_WORDS if w not in taken and model.has_word(w)]
+
+
 class StreamingRecognizer:
     """Feed 8 kHz frames with ``accept``; ``finish`` ends the utterance and judges the result.
 
@@ -121,7 +139,7 @@ class StreamingRecognizer:
             self.phrases, self.dropped = tuple(usable), tuple(dropped)
             if dropped:
                 log.warning("grammar phrases not in the model's vocabulary", phrases=list(dropped))
-            grammar = list(usable) + (["[unk]"] if model.has_word("[unk]") else [])
+            grammar = list(usable) + garbage_words(model, usable)
             # ensure_ascii=False: Vosk does not decode \\u escapes, so "네" would become an unknown word.
             handle = vosk.KaldiRecognizer(
                 model.handle, float(self.rate), json.dumps(grammar, ensure_ascii=False)

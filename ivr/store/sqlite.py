@@ -129,7 +129,16 @@ class SqliteStore:
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
         except sqlite3.Error as exc:
+            self._close_quietly()
             raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
+        except StoreError:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        db = getattr(self, "_db", None)
+        if db is not None:
+            db.close()
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -173,6 +182,12 @@ class SqliteStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- callbacks --------------------------------------------------------------------------------
 
