@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from ivr.call.engine import Engine, EngineConfig
 from ivr.logs import configure_logging, get_logger
 
 if TYPE_CHECKING:
+    from ivr.handoff.service import Handoff
     from ivr.net.workers import WorkerSet
 
 DEFAULT_CACHE = Path("audio") / "cache"
@@ -64,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--flows", type=Path, default=Path("flows"), help="directory of flow files")
     serve.add_argument("--flow", default="demo", help="flow for calls whose dialled user names no flow")
+    serve.add_argument("--agents", type=Path, default=None, help="agents.yaml: name, uri, languages, skills")
+    serve.add_argument("--db", type=Path, default=Path("var") / "ivr.db", help="callbacks and call records")
+    serve.add_argument("--customer-uri", default="sip:{number}@127.0.0.1:5060",
+                       help="where callbacks are dialled; {number} is the E.164 number")
+    serve.add_argument("--ring-timeout", type=float, default=20.0, help="seconds an agent's phone rings")
+    serve.add_argument("--timezone", default="Europe/Berlin", help="for callback windows and promises")
     serve.add_argument("--keypad-only", action="store_true", help="no speech recognition")
     serve.add_argument(
         "--no-dither",
@@ -198,9 +206,16 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
         rtp_low=low, rtp_high=high, max_calls=args.max_calls, workers=workers,
     )  # fmt: skip
     models = ModelRegistry(zero_dither=args.no_dither)
-    application = FlowApplication(registry, args.flow, prompts, speech=not args.keypad_only, models=models)
+    handoff = _handoff(args, prompts)
+    if handoff is None:
+        return 1
+    application = FlowApplication(
+        registry, args.flow, prompts, speech=not args.keypad_only, models=models,
+        transfer=handoff.transfer, callback=handoff.offer_callback,
+    )  # fmt: skip
     await application.prepare()
     engine = Engine(config, application)
+    handoff.engine = engine
     await engine.start()
     if args.register and (workers is None or workers.index == 0):
         await _register(engine, args.register, args.password or "", log)
@@ -212,11 +227,38 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     # Edited flows are picked up by polling and at once on SIGHUP; calls keep their version.
     loop.add_signal_handler(signal.SIGHUP, registry.on_sighup)
     watcher = asyncio.create_task(registry.watch(args.reload_interval, stop))
+    dialer = asyncio.create_task(handoff.run_dialer(stop))
     await stop.wait()
     log.info("shutting down", active_calls=engine.active_calls)
     await engine.stop(drain_timeout=args.drain_timeout)
     await watcher
+    await dialer
+    handoff.store.close()
     return 0
+
+
+def _handoff(args: argparse.Namespace, prompts: object) -> Handoff | None:
+    """Agents, the callback store and the dialer; None (after a clear message) on bad config."""
+    from ivr.handoff.agents import AgentConfigError, AgentPool, load_agents
+    from ivr.handoff.service import Handoff, HandoffConfig
+    from ivr.store.base import StoreError
+    from ivr.store.sqlite import SqliteStore
+
+    try:
+        pool = load_agents(args.agents, time.time()) if args.agents else AgentPool()
+    except AgentConfigError as error:
+        print(f"ivr serve: {error}", file=sys.stderr)
+        return None
+    try:
+        args.db.parent.mkdir(parents=True, exist_ok=True)
+        store = SqliteStore(args.db)
+    except (OSError, StoreError) as error:
+        print(f"ivr serve: cannot open the callback store {args.db}: {error}", file=sys.stderr)
+        return None
+    config = HandoffConfig(
+        customer_uri=args.customer_uri, ring_timeout=args.ring_timeout, timezone=args.timezone
+    )
+    return Handoff(pool, store, prompts, config)  # type: ignore[arg-type]
 
 
 async def _register(engine: Engine, aor: str, password: str, log: object) -> None:

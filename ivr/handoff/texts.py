@@ -1,0 +1,87 @@
+"""What the handoff dialogue says, in English and German.
+
+Honest and short: say what happens and how long it takes, and always name the way out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TEXTS: dict[str, dict[str, str]] = {
+    "whisper": {
+        "en": "Next caller {caller}. {facts}.",
+        "de": "Nächster Anruf von {caller}. {facts}.",
+    },
+    "no_details": {"en": "No details collected", "de": "Keine Angaben erfasst"},
+    "nobody_working": {
+        "en": "I am sorry, nobody from our team is available at the moment.",
+        "de": "Es tut mir leid, im Moment ist niemand aus unserem Team erreichbar.",
+    },
+    "all_busy": {
+        "en": "All our agents are busy. {ahead_text} The expected wait is {wait}. "
+        "To wait, press 1. To be called back instead, without losing your place, press 2.",
+        "de": "Alle Mitarbeiter sind im Gespräch. {ahead_text} Die Wartezeit beträgt {wait}. "
+        "Um zu warten, drücken Sie die 1. Für einen Rückruf, ohne Ihren Platz zu verlieren, die 2.",
+    },
+    "ahead_none": {"en": "You are next in line.", "de": "Sie sind als Nächstes dran."},
+    "ahead_one": {"en": "There is one caller ahead of you.", "de": "Vor Ihnen ist ein Anrufer."},
+    "ahead_many": {"en": "There are {ahead} callers ahead of you.", "de": "Vor Ihnen sind {ahead} Anrufer."},
+    "waiting": {
+        "en": "Thank you for waiting. You can press 2 at any time to be called back instead.",
+        "de": "Danke, dass Sie warten. Mit der 2 können Sie jederzeit einen Rückruf wählen.",
+    },
+    "still_waiting": {
+        "en": "You are number {position} in line. The expected wait is {wait}.",
+        "de": "Sie sind an Position {position}. Die Wartezeit beträgt {wait}.",
+    },
+    "still_waiting_offer": {
+        "en": "You are number {position} in line. The expected wait is {wait}. "
+        "To be called back instead, without losing your place, press 2.",
+        "de": "Sie sind an Position {position}. Die Wartezeit beträgt {wait}. "
+        "Für einen Rückruf, ohne Ihren Platz zu verlieren, drücken Sie die 2.",
+    },
+    "confirm_number": {
+        "en": "We will call you back at {number}. To confirm, press 1. For a different number, press 2.",
+        "de": "Wir rufen Sie unter {number} zurück. Zum Bestätigen drücken Sie die 1, "
+        "für eine andere Nummer die 2.",
+    },
+    "enter_number": {
+        "en": "Please enter the number we should call, with the area code, then press the hash key.",
+        "de": "Bitte geben Sie die Rückrufnummer mit Vorwahl ein und drücken Sie dann die Raute-Taste.",
+    },
+    "number_refused": {
+        "en": "Sorry, we cannot call that number.",
+        "de": "Diese Nummer können wir leider nicht anrufen.",
+    },
+    "choose_window": {
+        "en": "For the first free slot, {asap}, press 1. {slot_choices}",
+        "de": "Für den nächsten freien Termin, {asap}, drücken Sie die 1. {slot_choices}",
+    },
+    "slot_choice": {"en": "For {slot}, press {digit}.", "de": "Für {slot} drücken Sie die {digit}."},
+    "callback_whisper": {
+        "en": "Callback to {number}. {facts} Connecting the customer now.",
+        "de": "Rückruf an {number}. {facts} Der Kunde wird jetzt verbunden.",
+    },
+    "callback_not_reached": {
+        "en": "The customer could not be reached. We will try again later.",
+        "de": "Der Kunde war nicht erreichbar. Wir versuchen es später noch einmal.",
+    },
+    "machine_message": {
+        "en": "Hello, this is Riverside Cable returning your call. We will try again shortly.",
+        "de": "Guten Tag, hier ist Riverside Cable mit Ihrem Rückruf. Wir versuchen es gleich noch einmal.",
+    },
+}
+
+
+def say(key: str, language: str, **values: Any) -> str:
+    lang = "de" if language.lower().startswith("de") else "en"
+    if key == "all_busy":
+        ahead = int(values.get("ahead", 0))
+        which = "ahead_none" if ahead == 0 else "ahead_one" if ahead == 1 else "ahead_many"
+        values["ahead_text"] = say(which, language, ahead=ahead)
+    if key == "choose_window":
+        slots = values.get("slots", [])
+        values["slot_choices"] = " ".join(
+            say("slot_choice", language, slot=name, digit=index + 2) for index, name in enumerate(slots)
+        )
+    return TEXTS[key][lang].format(**values)
