@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--customer-uri", default="sip:{number}@127.0.0.1:5060",
                        help="where callbacks are dialled; {number} is the E.164 number")
     serve.add_argument("--ring-timeout", type=float, default=20.0, help="seconds an agent's phone rings")
+    serve.add_argument("--wrap-up", type=float, default=60.0, help="seconds of wrap-up after an agent's call")
+    serve.add_argument("--retry-spacing", type=float, default=600.0,
+                       help="seconds between callback attempts on a customer who did not answer")
     serve.add_argument("--timezone", default="Europe/Berlin", help="for callback windows and promises")
     serve.add_argument("--keypad-only", action="store_true", help="no speech recognition")
     serve.add_argument(
@@ -239,13 +242,14 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
 
 def _handoff(args: argparse.Namespace, prompts: object) -> Handoff | None:
     """Agents, the callback store and the dialer; None (after a clear message) on bad config."""
-    from ivr.handoff.agents import AgentConfigError, AgentPool, load_agents
+    from ivr.handoff.agents import AgentConfigError, AgentPool, PoolConfig, load_agents
     from ivr.handoff.service import Handoff, HandoffConfig
     from ivr.store.base import StoreError
     from ivr.store.sqlite import SqliteStore
 
     try:
         pool = load_agents(args.agents, time.time()) if args.agents else AgentPool()
+        pool.config = PoolConfig(wrap_up_timeout=args.wrap_up)
     except AgentConfigError as error:
         print(f"ivr serve: {error}", file=sys.stderr)
         return None
@@ -256,8 +260,9 @@ def _handoff(args: argparse.Namespace, prompts: object) -> Handoff | None:
         print(f"ivr serve: cannot open the callback store {args.db}: {error}", file=sys.stderr)
         return None
     config = HandoffConfig(
-        customer_uri=args.customer_uri, ring_timeout=args.ring_timeout, timezone=args.timezone
-    )
+        customer_uri=args.customer_uri, ring_timeout=args.ring_timeout, timezone=args.timezone,
+        retry_spacing=args.retry_spacing,
+    )  # fmt: skip
     return Handoff(pool, store, prompts, config)  # type: ignore[arg-type]
 
 

@@ -22,7 +22,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -63,6 +63,7 @@ class HandoffConfig:
     dial_interval: float = 1.0
     announce_every: float = 30.0  # waiting callers hear position and estimate this often
     wait_limit: float = 600.0  # beyond this expected wait, the callback is offered again
+    retry_spacing: float = 600.0  # between attempts on a customer who did not answer
     timezone: str = "Europe/Berlin"
     default_country: str = "49"
     owner: str = field(default_factory=lambda: f"ivr-{os.getpid()}-{int(time.time())}")
@@ -85,12 +86,22 @@ def _plain(value: object) -> bool:
     return isinstance(value, (str, int, float, bool)) or value is None
 
 
-def summary_text(caller: str, context: Mapping[str, Any], language: str) -> str:
+# What an agent wants to hear first, in this order; the whisper stays a few seconds long.
+WHISPER_FACTS = ("intent", "transcript", "postcode", "order_number", "digits", "last")
+
+
+def facts_text(context: Mapping[str, Any], language: str, limit: int = 3) -> str:
     facts = [
-        f"{key.replace('_', ' ')} {value}" for key, value in context.items() if _plain(value) and value != ""
+        f"{key.replace('_', ' ')} {context[key]}"
+        for key in WHISPER_FACTS
+        if _plain(context.get(key)) and str(context.get(key, "")).strip() and len(str(context[key])) <= 60
     ]
-    return say("whisper", language, caller=" ".join(caller) if caller.isdigit() else caller,
-               facts=". ".join(facts[:6]) or say("no_details", language))  # fmt: skip
+    return ". ".join(facts[:limit]) or say("no_details", language)
+
+
+def summary_text(caller: str, context: Mapping[str, Any], language: str) -> str:
+    spoken = " ".join(caller.lstrip("+")) if caller.lstrip("+").isdigit() else caller
+    return say("whisper", language, caller=spoken, facts=facts_text(context, language))
 
 
 class Handoff:
@@ -110,7 +121,9 @@ class Handoff:
         self.queue = VirtualQueue()
         self.handle_times = HandleTimes()
         self.engine: Engine | None = None  # set once the engine exists (it needs our handlers)
-        self._executor = executor
+        # One thread owns all store calls: SQLite connections belong to a thread, and commits
+        # (an fsync each) then never block the event loop nor race each other.
+        self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._entered: dict[str, float] = {}  # call id -> when the caller joined the line
         self._busy: set[int] = set()  # callbacks being served by this process
         self.served_callbacks = 0
@@ -196,8 +209,8 @@ class Handoff:
                 agent_call.hangup("caller left")
                 self._record_hangup(agent, request.skill)
                 raise CallGone(call.end_reason or "caller left")
-            whisper = await self.prompts.text(summary_text(call.info.caller, request.context, request.language),
-                                              request.language)  # fmt: skip
+            summary = summary_text(call.info.caller, request.context, request.language)
+            whisper = await self.prompts.text(summary, request.language)
             call.log.info("connecting to agent", agent=agent.id, wait=round(time.time() - call.started_at, 1))
             result = await connect_calls(call, agent_call, whisper=whisper, hold=hold)
             self._record_hangup(agent, request.skill)
@@ -350,9 +363,19 @@ class Handoff:
     async def _serve_callback(self, serve: Serve, record: CallbackRecord) -> None:
         assert self.engine is not None and serve.callback_id is not None
         owner, lease = self.config.owner, self.config.lease
-        scheduler = Scheduler(RetryPolicy(record.max_attempts, 600.0), None, None)
+        scheduler = Scheduler(RetryPolicy(record.max_attempts, self.config.retry_spacing), None, None)
         agent = self.pool.get(serve.agent)
         cb_id = serve.callback_id
+
+        async def commit(
+            event: str, changes: Mapping[str, Any] | None = None, detail: str = ""
+        ) -> CallbackRecord:
+            return await self._db(
+                self.store.transition, cb_id, event, time.time(), owner=owner, changes=dict(changes or {}),
+                detail=detail,
+            )  # fmt: skip
+
+        agent_call: Call | None = None
         try:
             try:
                 record = await self._db(
@@ -362,31 +385,45 @@ class Handoff:
                 return  # another process (or an operator) took it
             headers = context_headers(f"callback-{cb_id}", record.number, record.context)
             agent_call = await self._ring(agent, headers)
-            if agent_call is None:
+            missed = agent_call is None
+            if agent_call is not None:
+                whisper = say("callback_whisper", record.language, number=_spell(record.number),
+                              facts=facts_text(record.context, record.language))  # fmt: skip
+                try:
+                    await agent_call.play(
+                        await self.prompts.text(whisper, record.language), interruptible=False
+                    )
+                except CallGone:
+                    missed = True  # the agent hung up before the customer was dialled
+            if missed:
                 decision = scheduler.after_agent_missed(record, time.time(), "no answer")
-                await self._db(self.store.transition, cb_id, decision.event, time.time(), owner=owner,
-                               changes=dict(decision.changes), detail=decision.detail)  # fmt: skip
+                await commit(decision.event, decision.changes, decision.detail)
                 return
-            whisper = say("callback_whisper", record.language, number=_spell(record.number),
-                          facts=summary_text("", record.context, record.language))  # fmt: skip
-            await agent_call.play(await self.prompts.text(whisper, record.language), interruptible=False)
-            # The attempt is committed before the customer's phone can ring: never two dials per attempt.
-            record = await self._db(self.store.transition, cb_id, "agent_answered", time.time(), owner=owner)
+            assert agent_call is not None
+            # The attempt is committed before the customer's phone can ring: one dial per attempt.
+            record = await commit("agent_answered")
             result, customer = await self._dial_customer(record)
+            if customer is not None and not agent_call.active:
+                # The agent left while the customer's phone rang: apologise, count it, try again.
+                await self._say(customer, "machine_message", record.language, interruptible=False)
+                customer.hangup("agent left")
+                result, customer = "no_answer", None
             decision = scheduler.after_customer(record, result, time.time())
-            await self._db(self.store.transition, cb_id, decision.event, time.time(), owner=owner,
-                           changes=dict(decision.changes), detail=decision.detail)  # fmt: skip
+            await commit(decision.event, decision.changes, decision.detail)
             log.info("callback attempt", callback=cb_id, attempt=record.attempts, result=result)
-            if customer is not None and result == "answered":
+            if customer is not None:
                 self.served_callbacks += 1
                 await connect_calls(customer, agent_call)
-            elif agent_call.active:
+            else:
                 await self._say(agent_call, "callback_not_reached", record.language, interruptible=False)
-                agent_call.hangup("callback not reached")
-            self._record_hangup(agent, record.skill)
         except (StoreError, CallGone) as error:
-            log.error("callback attempt broken off", callback=cb_id, error=str(error))
+            # Anything left half-way is picked up by the store's lease recovery.
+            log.warning("callback attempt broken off", callback=cb_id, error=str(error))
         finally:
+            if agent_call is not None:
+                if agent_call.active:
+                    agent_call.hangup("callback attempt over")
+                self._record_hangup(agent, record.skill)
             self._busy.discard(cb_id)
 
     async def _dial_customer(self, record: CallbackRecord) -> tuple[CustomerResult, Call | None]:

@@ -59,8 +59,8 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "slot_choice": {"en": "For {slot}, press {digit}.", "de": "Für {slot} drücken Sie die {digit}."},
     "callback_whisper": {
-        "en": "Callback to {number}. {facts} Connecting the customer now.",
-        "de": "Rückruf an {number}. {facts} Der Kunde wird jetzt verbunden.",
+        "en": "Callback to {number}. {facts}. Dialling now.",
+        "de": "Rückruf an {number}. {facts}. Wird gewählt.",
     },
     "callback_not_reached": {
         "en": "The customer could not be reached. We will try again later.",

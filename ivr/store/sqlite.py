@@ -119,7 +119,11 @@ class SqliteStore:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
-            self._db = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+            # check_same_thread=False: a server opens the store at start-up and then uses it from
+            # one dedicated thread only (never two at once), off its event loop.
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+            )
             self._db.row_factory = sqlite3.Row
             self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]

@@ -1,0 +1,237 @@
+"""The fast path to a human and kept callback promises, end to end on 127.0.0.1.
+
+The IVR is a real ``ivr serve`` process; callers, agents and customers are SIP user agents in
+this test process (the project's engine) or SIPp, reacting to what the IVR says (its log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ivr.call.call import Call
+from ivr.call.engine import Engine, EngineConfig
+from ivr.caller import speech_segments
+from ivr.media.prompts import tone
+from ivr.speech.prompts import PromptLibrary
+from tests.server import REPO, RunningServer, free_udp_port, ivr_server
+from tests.sipp_runner import SIPP_DIR, start_sipp
+
+FLOWS = REPO / "tests" / "flows" / "handoff"
+NUMBER = "+4930123456"
+
+
+class Agent:
+    """A softphone that answers, records what it hears, says something and hangs up.
+
+    ``talk`` is how long each call lasts (the last value repeats), unless the IVR ends it first.
+    """
+
+    def __init__(self, name: str, talk: float | list[float] = 3.0) -> None:
+        self.name = name
+        self.talks = talk if isinstance(talk, list) else [talk]
+        self.calls: list[dict[str, object]] = []
+        self.engine: Engine | None = None
+
+    async def start(self, rtp_low: int) -> int:
+        self.engine = Engine(EngineConfig(port=0, user=self.name, rtp_low=rtp_low, rtp_high=rtp_low + 998), self.answer)
+        return (await self.engine.start())[1]
+
+    async def answer(self, call: Call) -> None:
+        call.media.start_recording()
+        record: dict[str, object] = {"headers": dict(call.info.headers)}
+        self.calls.append(record)
+        talk = self.talks[min(len(self.calls), len(self.talks)) - 1]
+        try:
+            await asyncio.sleep(min(talk / 2, 2.0))
+            await call.play(tone(1000, 400), interruptible=False)
+            await call.wait_ended(talk - min(talk / 2, 2.0))
+        finally:
+            record["heard"] = call.media.stop_recording()
+            call.hangup("agent done")
+
+
+class Customer(Agent):
+    """Answers like a person: a short "Hello?", then listens until the call ends."""
+
+    def __init__(self) -> None:
+        super().__init__("customer")
+        self.library = PromptLibrary(REPO / "audio" / "cache")
+
+    async def answer(self, call: Call) -> None:
+        call.media.start_recording()
+        record: dict[str, object] = {"headers": dict(call.info.headers)}
+        self.calls.append(record)
+        try:
+            await asyncio.sleep(0.3)
+            await call.play(await self.library.text("Hello?"), interruptible=False)
+            await call.wait_ended(8.0)
+        finally:
+            record["heard"] = call.media.stop_recording()
+            call.hangup("customer done")
+
+
+def said(server: RunningServer) -> list[str]:
+    return [str(line["text"]) for line in server.log_lines() if line.get("event") == "say"]
+
+
+async def when_said(server: RunningServer, fragment: str, seen: int = 0, timeout: float = 30.0) -> int:
+    """Wait until the IVR has said ``fragment`` (after the first ``seen`` prompts)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        texts = said(server)
+        for index in range(seen, len(texts)):
+            if fragment in texts[index]:
+                return index + 1
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the IVR never said {fragment!r}; it said {said(server)[-5:]}")
+
+
+def serve(tmp: Path, agents: list[tuple[str, str]], *extra: str) -> RunningServer:
+    spec = tmp / "agents.yaml"
+    spec.write_text(
+        "agents:\n"
+        + "".join(f"  - {{id: {i}, name: {i}, uri: '{uri}', languages: [en], skills: [support]}}\n" for i, uri in agents)
+    )
+    args = ["--flows", str(FLOWS), "--flow", "support", "--keypad-only", "--agents", str(spec), "--db", str(tmp / "ivr.db"),
+            "--ring-timeout", "2", "--wrap-up", "1", "--retry-spacing", "2", *extra]  # fmt: skip
+    return ivr_server(tmp, *args, rtp_base=54000)  # type: ignore[return-value]
+
+
+def run(coro_factory: Callable[[], object]) -> None:
+    asyncio.run(coro_factory())  # type: ignore[arg-type]
+
+
+def callbacks(db: Path) -> list[dict[str, object]]:
+    out = subprocess.run(
+        [sys.executable, "-m", "ivr", "callbacks", "--db", str(db), "list", "--json"],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    )  # fmt: skip
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def test_free_agent_hears_the_whisper_first_with_the_context_in_the_headers(tmp_path: Path) -> None:
+    agent = Agent("alice", talk=3.0)
+
+    async def scenario() -> None:
+        port = await agent.start(56000)
+        with serve(tmp_path, [("alice", f"sip:alice@127.0.0.1:{port}")]) as server:  # type: ignore[attr-defined]
+            caller = Engine(EngineConfig(port=0, user=NUMBER, rtp_low=57000, rtp_high=57998))
+            await caller.start()
+            call = await caller.dial(f"sip:support@127.0.0.1:{server.address[1]}", record=True)
+            await when_said(server, "To talk to a person")
+            call.send_dtmf("0")
+            await call.wait_ended(30)
+            heard = call.media.stop_recording()
+            await caller.stop(0.5)
+            finished = [line for line in server.log_lines() if line.get("event") == "flow finished"]
+            assert finished[-1]["outcome"] == "transferred", finished
+            # The caller heard the agent's 0.4 s tone once they were connected.
+            assert any(0.3 <= end - start <= 0.6 for start, end in speech_segments(heard))
+        assert agent.engine is not None
+        await agent.engine.stop(0.5)
+
+    run(scenario)
+    (record,) = agent.calls
+    headers = record["headers"]
+    assert isinstance(headers, dict)
+    context = json.loads(headers["X-IVR-Context"])
+    assert context["caller"] == NUMBER and context["call_id"]
+    heard = record["heard"]
+    assert isinstance(heard, np.ndarray)
+    segments = speech_segments(heard)
+    assert segments and segments[0][0] < 0.5, "the whisper starts as soon as the agent answers"
+
+
+def test_agent_who_does_not_answer_is_skipped(tmp_path: Path) -> None:
+    agent = Agent("bob", talk=2.0)
+    silent_port = free_udp_port()
+
+    async def scenario() -> None:
+        port = await agent.start(58000)
+        ringing = start_sipp(SIPP_DIR / "uas_ring_no_answer.xml", None, local_port=silent_port, calls=1, timeout=40)
+        agents = [("a-silent", f"sip:silent@127.0.0.1:{silent_port}"), ("b-bob", f"sip:bob@127.0.0.1:{port}")]
+        with serve(tmp_path, agents) as server:  # type: ignore[attr-defined]
+            caller = Engine(EngineConfig(port=0, user=NUMBER, rtp_low=59000, rtp_high=59998))
+            await caller.start()
+            call = await caller.dial(f"sip:support@127.0.0.1:{server.address[1]}")
+            await when_said(server, "To talk to a person")
+            call.send_dtmf("0")
+            await call.wait_ended(30)
+            await caller.stop(0.5)
+            missed = [line for line in server.log_lines() if line.get("event") == "agent did not answer"]
+            finished = [line for line in server.log_lines() if line.get("event") == "flow finished"]
+        ringing.stop()
+        assert agent.engine is not None
+        await agent.engine.stop(0.5)
+        assert [line["agent"] for line in missed] == ["a-silent"]
+        assert finished[-1]["outcome"] == "transferred"
+
+    run(scenario)
+    assert len(agent.calls) == 1
+
+
+def test_busy_agents_mean_a_callback_that_is_kept_agent_first_with_a_retry(tmp_path: Path) -> None:
+    agent = Agent("carol", talk=[6.0, 60.0])
+    customer_port = free_udp_port()
+
+    async def scenario() -> None:
+        port = await agent.start(60000)
+        extra = ("--customer-uri", f"sip:{{number}}@127.0.0.1:{customer_port}")
+        with serve(tmp_path, [("carol", f"sip:carol@127.0.0.1:{port}")], *extra) as server:  # type: ignore[attr-defined]
+            target = f"sip:support@127.0.0.1:{server.address[1]}"
+            first = Engine(EngineConfig(port=0, user="+4930111111", rtp_low=61000, rtp_high=61498))
+            second = Engine(EngineConfig(port=0, user=NUMBER, rtp_low=61500, rtp_high=61998))
+            await first.start()
+            await second.start()
+            one = await first.dial(target)
+            seen = await when_said(server, "To talk to a person")
+            one.send_dtmf("0")  # takes the only agent
+            await when_said(server, "Please hold", seen)
+            two = await second.dial(target)
+            seen = await when_said(server, "To talk to a person", seen)
+            two.send_dtmf("0")
+            seen = await when_said(server, "All our agents are busy", seen)
+            two.send_dtmf("2")  # call me back
+            seen = await when_said(server, "We will call you back at", seen)
+            two.send_dtmf("1")  # that number is right
+            seen = await when_said(server, "first free slot", seen)
+            two.send_dtmf("1")  # as soon as possible
+            await when_said(server, "Your callback is booked", seen)
+            await two.wait_ended(15)
+            (booked,) = callbacks(tmp_path / "ivr.db")
+            # Durable before the caller heard "booked"; the agent may already be ringing for it.
+            assert booked["number"] == NUMBER and booked["state"] in ("pending", "dialing_agent")
+            # Attempt 1: the customer's line is busy (SIPp answers 486).
+            busy = start_sipp(SIPP_DIR / "uas_busy.xml", None, local_port=customer_port, calls=1, timeout=40)
+            assert busy.wait(timeout=40).ok
+            # Attempt 2, two seconds later: the customer answers, says hello, and is put through.
+            customer = Customer()
+            customer.engine = Engine(EngineConfig(port=customer_port, user="customer", rtp_low=62000, rtp_high=62998),
+                                     customer.answer)  # fmt: skip
+            await customer.engine.start()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not (customer.calls and "heard" in customer.calls[0]):
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(1.0)
+            await customer.engine.stop(0.5)
+            await first.stop(0.5)
+            await second.stop(0.5)
+            attempts = [line for line in server.log_lines() if line.get("event") == "callback attempt"]
+            assert [line["result"] for line in attempts] == ["busy", "answered"]
+        (done,) = callbacks(tmp_path / "ivr.db")
+        assert done["state"] == "connected" and done["attempts"] == "2/3"
+        assert agent.engine is not None
+        await agent.engine.stop(0.5)
+
+    run(scenario)
+    # The agent took the first caller, then the callback twice: whisper first each time.
+    assert len(agent.calls) == 3
+    assert all(call["headers"].get("X-IVR-Context") for call in agent.calls)  # type: ignore[union-attr]
