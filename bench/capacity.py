@@ -47,11 +47,20 @@ def _server_pids(parent: int) -> list[int]:
     return [parent, *map(int, children)]
 
 
-def run_level(server_pids: list[int], target: tuple[str, int], level: int, rate: float, hold: float) -> dict[str, float]:
+def run_level(
+    server_pids: list[int], target: tuple[str, int], level: int, rate: float, hold: float
+) -> dict[str, float]:
     cpu0, rss0 = _cpu_seconds(server_pids), _rss_mb(server_pids)
     started = time.monotonic()
-    records = probe_calls(target, calls=level, hold=hold, start_interval=1.0 / rate, keys="1#", keys_at=4.0,
-                          deadline=hold + level / rate + 60)
+    records = probe_calls(
+        target,
+        calls=level,
+        hold=hold,
+        start_interval=1.0 / rate,
+        keys="1#",
+        keys_at=4.0,
+        deadline=hold + level / rate + 60,
+    )
     wall = time.monotonic() - started
     figures = summary(records)
     busy = _cpu_seconds(server_pids) - cpu0
@@ -69,7 +78,9 @@ def run_level(server_pids: list[int], target: tuple[str, int], level: int, rate:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--levels", type=int, nargs="+", default=[50, 100, 200, 300, 400, 500, 600])
     parser.add_argument("--rate", type=float, default=100.0, help="new calls per second")
     parser.add_argument("--hold", type=float, default=8.0, help="seconds each call lasts")
@@ -88,17 +99,27 @@ def main() -> int:
             print({k: round(v, 3) for k, v in row.items()}, flush=True)
             time.sleep(2.0)
     if args.markdown:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        print(f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-              f"date {time.strftime('%Y-%m-%d')}; commit {commit}; workers {args.workers}\n")
-        print("| calls | answered | setup p50/p99 ms | RTP spacing p50/p99/max ms | reply p50/p95 ms "
-              "| server CPU (share of a core) | CPU ms per call-second | RSS MB | pass |")
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        print(
+            f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+            f"date {time.strftime('%Y-%m-%d')}; commit {commit}; workers {args.workers}\n"
+        )
+        print(
+            "| calls | answered | setup p50/p99 ms | RTP spacing p50/p99/max ms | reply p50/p95 ms "
+            "| server CPU (share of a core) | CPU ms per call-second | RSS MB | pass |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r['level']:.0f} | {r['answered']:.0f} | {r['setup_p50_ms']:.1f} / {r['setup_p99_ms']:.1f} "
-                  f"| {r['spacing_p50_ms']:.1f} / {r['spacing_p99_ms']:.1f} / {r['spacing_max_ms']:.1f} "
-                  f"| {r['reply_p50_ms']:.1f} / {r['reply_p95_ms']:.1f} | {r['cpu_core_share']:.2f} "
-                  f"| {r['cpu_ms_per_call_second']:.2f} | {r['rss_mb']:.0f} | {'yes' if r['passed'] else 'no'} |")
+            print(
+                f"| {r['level']:.0f} | {r['answered']:.0f} "
+                f"| {r['setup_p50_ms']:.1f} / {r['setup_p99_ms']:.1f} "
+                f"| {r['spacing_p50_ms']:.1f} / {r['spacing_p99_ms']:.1f} / {r['spacing_max_ms']:.1f} "
+                f"| {r['reply_p50_ms']:.1f} / {r['reply_p95_ms']:.1f} | {r['cpu_core_share']:.2f} "
+                f"| {r['cpu_ms_per_call_second']:.2f} | {r['rss_mb']:.0f} "
+                f"| {'yes' if r['passed'] else 'no'} |"
+            )
     return 0
 
 

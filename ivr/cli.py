@@ -68,12 +68,25 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--flow", default="demo", help="flow for calls whose dialled user names no flow")
     serve.add_argument("--agents", type=Path, default=None, help="agents.yaml: name, uri, languages, skills")
     serve.add_argument("--db", type=Path, default=Path("var") / "ivr.db", help="callbacks and call records")
-    serve.add_argument("--customer-uri", default="sip:{number}@127.0.0.1:5060",
-                       help="where callbacks are dialled; {number} is the E.164 number")
+    serve.add_argument(
+        "--customer-uri",
+        default="sip:{number}@127.0.0.1:5060",
+        help="where callbacks are dialled; {number} is the E.164 number",
+    )
     serve.add_argument("--ring-timeout", type=float, default=20.0, help="seconds an agent's phone rings")
     serve.add_argument("--wrap-up", type=float, default=60.0, help="seconds of wrap-up after an agent's call")
-    serve.add_argument("--retry-spacing", type=float, default=600.0,
-                       help="seconds between callback attempts on a customer who did not answer")
+    serve.add_argument(
+        "--retry-spacing",
+        type=float,
+        default=600.0,
+        help="seconds between callback attempts on a customer who did not answer",
+    )
+    serve.add_argument(
+        "--lease",
+        type=float,
+        default=120.0,
+        help="seconds a callback being dialled stays this process's (renewed while dialling)",
+    )
     serve.add_argument("--timezone", default="Europe/Berlin", help="for callback windows and promises")
     serve.add_argument("--keypad-only", action="store_true", help="no speech recognition")
     serve.add_argument(
@@ -118,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_speech_commands(commands)
     from ivr.handoff.cli import add_callback_commands
+    from ivr.speech.render import add_prompt_commands
+
+    add_prompt_commands(commands)
 
     add_callback_commands(commands)
 
@@ -261,7 +277,7 @@ def _handoff(args: argparse.Namespace, prompts: object) -> Handoff | None:
         return None
     config = HandoffConfig(
         customer_uri=args.customer_uri, ring_timeout=args.ring_timeout, timezone=args.timezone,
-        retry_spacing=args.retry_spacing,
+        retry_spacing=args.retry_spacing, lease=args.lease,
     )  # fmt: skip
     return Handoff(pool, store, prompts, config)  # type: ignore[arg-type]
 

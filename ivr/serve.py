@@ -137,4 +137,3 @@ class FlowApplication:
         )
         if self.narrate is not None:
             self.narrate(f"flow {flow.name} finished: {result.outcome} ({result.reason})")
-

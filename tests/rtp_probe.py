@@ -8,6 +8,7 @@ caller's phone would actually see, not what the server thinks it sent.
 
 from __future__ import annotations
 
+import itertools
 import selectors
 import socket
 import statistics
@@ -35,7 +36,7 @@ class StreamRecord:
         """Spacing within the prompt that plays before any key (barge-in silence excluded)."""
         cut = self.keys_sent_at if self.keys_sent_at is not None else float("inf")
         times = [t for t in self.arrivals if t < cut]
-        return [1000 * (b - a) for a, b in zip(times, times[1:], strict=False)]
+        return [1000 * (b - a) for a, b in itertools.pairwise(times)]
 
     def spacings_ms(self) -> list[float]:
         return [1000 * (b - a) for a, b in zip(self.arrivals, self.arrivals[1:], strict=False)]

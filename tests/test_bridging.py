@@ -28,9 +28,7 @@ def test_agent_hears_the_whisper_then_both_hear_each_other(tmp_path: Path) -> No
 
     async def ivr(call: Call) -> None:
         agent_call = await ivr_engine.dial(f"sip:agent@127.0.0.1:{agent_port}")
-        outcome.append(
-            await connect_calls(call, agent_call, whisper=tone(600, 800), hold=tone(300, 200))
-        )
+        outcome.append(await connect_calls(call, agent_call, whisper=tone(600, 800), hold=tone(300, 200)))
 
     async def scenario() -> None:
         nonlocal ivr_engine, agent_port

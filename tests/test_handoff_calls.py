@@ -41,7 +41,9 @@ class Agent:
         self.engine: Engine | None = None
 
     async def start(self, rtp_low: int) -> int:
-        self.engine = Engine(EngineConfig(port=0, user=self.name, rtp_low=rtp_low, rtp_high=rtp_low + 998), self.answer)
+        self.engine = Engine(
+            EngineConfig(port=0, user=self.name, rtp_low=rtp_low, rtp_high=rtp_low + 998), self.answer
+        )
         return (await self.engine.start())[1]
 
     async def answer(self, call: Call) -> None:
@@ -98,10 +100,29 @@ def serve(tmp: Path, agents: list[tuple[str, str]], *extra: str) -> RunningServe
     spec = tmp / "agents.yaml"
     spec.write_text(
         "agents:\n"
-        + "".join(f"  - {{id: {i}, name: {i}, uri: '{uri}', languages: [en], skills: [support]}}\n" for i, uri in agents)
+        + "".join(
+            f"  - {{id: {i}, name: {i}, uri: '{uri}', languages: [en], skills: [support]}}\n"
+            for i, uri in agents
+        )
     )
-    args = ["--flows", str(FLOWS), "--flow", "support", "--keypad-only", "--agents", str(spec), "--db", str(tmp / "ivr.db"),
-            "--ring-timeout", "2", "--wrap-up", "1", "--retry-spacing", "2", *extra]  # fmt: skip
+    args = [
+        "--flows",
+        str(FLOWS),
+        "--flow",
+        "support",
+        "--keypad-only",
+        "--agents",
+        str(spec),
+        "--db",
+        str(tmp / "ivr.db"),
+        "--ring-timeout",
+        "2",
+        "--wrap-up",
+        "1",
+        "--retry-spacing",
+        "2",
+        *extra,
+    ]
     return ivr_server(tmp, *args, rtp_base=54000)  # type: ignore[return-value]
 
 
@@ -112,8 +133,11 @@ def run(coro_factory: Callable[[], object]) -> None:
 def callbacks(db: Path) -> list[dict[str, object]]:
     out = subprocess.run(
         [sys.executable, "-m", "ivr", "callbacks", "--db", str(db), "list", "--json"],
-        capture_output=True, text=True, check=True, cwd=REPO,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
@@ -156,7 +180,9 @@ def test_agent_who_does_not_answer_is_skipped(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         port = await agent.start(58000)
-        ringing = start_sipp(SIPP_DIR / "uas_ring_no_answer.xml", None, local_port=silent_port, calls=1, timeout=40)
+        ringing = start_sipp(
+            SIPP_DIR / "uas_ring_no_answer.xml", None, local_port=silent_port, calls=1, timeout=40
+        )
         agents = [("a-silent", f"sip:silent@127.0.0.1:{silent_port}"), ("b-bob", f"sip:bob@127.0.0.1:{port}")]
         with serve(tmp_path, agents) as server:  # type: ignore[attr-defined]
             caller = Engine(EngineConfig(port=0, user=NUMBER, rtp_low=59000, rtp_high=59998))
@@ -214,8 +240,10 @@ def test_busy_agents_mean_a_callback_that_is_kept_agent_first_with_a_retry(tmp_p
             assert busy.wait(timeout=40).ok
             # Attempt 2, two seconds later: the customer answers, says hello, and is put through.
             customer = Customer()
-            customer.engine = Engine(EngineConfig(port=customer_port, user="customer", rtp_low=62000, rtp_high=62998),
-                                     customer.answer)  # fmt: skip
+            customer.engine = Engine(
+                EngineConfig(port=customer_port, user="customer", rtp_low=62000, rtp_high=62998),
+                customer.answer,
+            )
             await customer.engine.start()
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not (customer.calls and "heard" in customer.calls[0]):

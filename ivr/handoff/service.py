@@ -333,10 +333,14 @@ class Handoff:
 
     async def run_dialer(self, stop: asyncio.Event) -> None:
         """Serve due callbacks agent-first until ``stop``; survives any single failure."""
-        await self._db(self.store.recover, time.time())
         tasks: set[asyncio.Task[None]] = set()
+        next_recovery = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() >= next_recovery:
+                    # Callbacks a crashed process was dialling come back once its lease ran out.
+                    await self._db(self.store.recover, time.time(), retry_spacing=self.config.retry_spacing)
+                    next_recovery = time.monotonic() + max(self.config.lease / 4, 1.0)
                 await self._dial_round(tasks)
             except Exception:
                 log.exception("dialer round failed; trying again")
@@ -375,7 +379,16 @@ class Handoff:
                 detail=detail,
             )  # fmt: skip
 
+        async def keep_lease() -> None:
+            try:
+                while True:
+                    await asyncio.sleep(lease / 3)
+                    await self._db(self.store.renew, cb_id, owner, time.time(), lease)
+            except StoreError as error:  # StaleState included: the commit that follows will say so
+                log.warning("callback lease not renewed", callback=cb_id, error=str(error))
+
         agent_call: Call | None = None
+        renewing: asyncio.Task[None] | None = None
         try:
             try:
                 record = await self._db(
@@ -383,6 +396,7 @@ class Handoff:
                 )
             except StaleState:
                 return  # another process (or an operator) took it
+            renewing = asyncio.ensure_future(keep_lease())
             headers = context_headers(f"callback-{cb_id}", record.number, record.context)
             agent_call = await self._ring(agent, headers)
             missed = agent_call is None
@@ -410,6 +424,7 @@ class Handoff:
                 result, customer = "no_answer", None
             decision = scheduler.after_customer(record, result, time.time())
             await commit(decision.event, decision.changes, decision.detail)
+            renewing.cancel()  # the outcome is committed: nothing left to hold
             log.info("callback attempt", callback=cb_id, attempt=record.attempts, result=result)
             if customer is not None:
                 self.served_callbacks += 1
@@ -420,6 +435,8 @@ class Handoff:
             # Anything left half-way is picked up by the store's lease recovery.
             log.warning("callback attempt broken off", callback=cb_id, error=str(error))
         finally:
+            if renewing is not None:
+                renewing.cancel()
             if agent_call is not None:
                 if agent_call.active:
                     agent_call.hangup("callback attempt over")

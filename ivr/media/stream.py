@@ -264,9 +264,7 @@ class MediaStream:
             # RFC 4733 §2.1: events use the audio's sequence space; the slot holds no audio.
             self.jitter.push(seq, timestamp, None, now)
         self._last_dtmf_rx = now
-        completed = self._dtmf_rx.feed(
-            RtpPacket(pt, seq, timestamp, ssrc, payload, bool(second & 0x80)), now
-        )
+        completed = self._dtmf_rx.feed(RtpPacket(pt, seq, timestamp, ssrc, payload, bool(second & 0x80)), now)
         events.extend(self._starts)  # a DtmfStart comes before its own completion
         self._starts.clear()
         events.extend(completed)

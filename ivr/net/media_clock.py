@@ -75,18 +75,24 @@ class MediaClock:
             self.stats.late_ticks += 1
             missed = int(lateness / FRAME_SECONDS)
             if missed > self._max_catch_up:
+                # Too far behind: start a new timeline now; the streams see the gap as a gap.
                 self.stats.reanchors += 1
                 self._start = now - self._frame * FRAME_SECONDS
+                due = now
             else:
                 frames += missed
                 self._frame += missed
         self.stats.max_lateness = max(self.stats.max_lateness, lateness)
-        for _ in range(frames):
+        first = self._frame - frames + 1
+        for index in range(frames):
+            # Each frame is ticked at its own scheduled time, so a frame sent late to catch up
+            # still carries its own timestamp (+160 each), not the lateness twice over.
+            frame_time = due if frames == 1 else self._start + (first + index) * FRAME_SECONDS
             self.stats.ticks += 1
             # A copy: tickers may remove themselves (call ended) while we iterate.
             for key, ticker in list(self._tickers.items()):
                 try:
-                    ticker(now)
+                    ticker(frame_time)
                 except Exception:
                     # One broken call must not silence every other call: drop its ticker.
                     self.stats.ticker_errors += 1

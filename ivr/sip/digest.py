@@ -135,8 +135,17 @@ def select_challenge(values: Iterable[str]) -> Challenge | None:
 
 
 def compute_response(
-    algorithm: str, username: str, realm: str, password: str, nonce: str, method: str, uri: str,
-    qop: str | None = None, cnonce: str | None = None, nc: str | None = None, body: bytes = b"",
+    algorithm: str,
+    username: str,
+    realm: str,
+    password: str,
+    nonce: str,
+    method: str,
+    uri: str,
+    qop: str | None = None,
+    cnonce: str | None = None,
+    nc: str | None = None,
+    body: bytes = b"",
 ) -> str:
     """The request-digest (RFC 2617 §3.2.2.1, RFC 7616 §3.4.1)."""
     base = _base_algorithm(algorithm)
@@ -167,8 +176,15 @@ def _quote(value: str) -> str:
 
 
 def build_authorization(
-    challenge: Challenge, method: str, uri: str, username: str, password: str,
-    *, cnonce: str | None = None, nc: int = 1, body: bytes = b"",
+    challenge: Challenge,
+    method: str,
+    uri: str,
+    username: str,
+    password: str,
+    *,
+    cnonce: str | None = None,
+    nc: int = 1,
+    body: bytes = b"",
 ) -> str:
     """The Authorization / Proxy-Authorization value answering ``challenge`` for one request.
 
@@ -188,8 +204,17 @@ def build_authorization(
         cnonce = secrets.token_hex(8)
     nc_text = f"{nc:08x}"
     response = compute_response(
-        challenge.algorithm, username, challenge.realm, password, challenge.nonce, method, uri,
-        qop, cnonce, nc_text if qop else None, body,
+        challenge.algorithm,
+        username,
+        challenge.realm,
+        password,
+        challenge.nonce,
+        method,
+        uri,
+        qop,
+        cnonce,
+        nc_text if qop else None,
+        body,
     )
     parts = [
         f"username={_quote(username)}",
@@ -210,8 +235,14 @@ def build_authorization(
     return "Digest " + ", ".join(parts)
 
 
-def build_challenge(realm: str, nonce: str, algorithm: str = "MD5", qop: str | None = "auth",
-                    opaque: str | None = None, stale: bool = False) -> str:
+def build_challenge(
+    realm: str,
+    nonce: str,
+    algorithm: str = "MD5",
+    qop: str | None = "auth",
+    opaque: str | None = None,
+    stale: bool = False,
+) -> str:
     """A WWW-Authenticate / Proxy-Authenticate value (server side)."""
     parts = [f"realm={_quote(realm)}", f"nonce={_quote(nonce)}", f"algorithm={algorithm}"]
     if qop:
@@ -223,8 +254,16 @@ def build_challenge(realm: str, nonce: str, algorithm: str = "MD5", qop: str | N
     return "Digest " + ", ".join(parts)
 
 
-def verify(authorization_header: str, method: str, password: str, realm: str, nonce: str,
-           *, uri: str | None = None, body: bytes = b"") -> bool:
+def verify(
+    authorization_header: str,
+    method: str,
+    password: str,
+    realm: str,
+    nonce: str,
+    *,
+    uri: str | None = None,
+    body: bytes = b"",
+) -> bool:
     """True when the credentials answer our (realm, nonce) challenge with ``password``.
 
     Nonce freshness and nc replay tracking belong to the caller, who issued the nonce. When ``uri``
@@ -249,8 +288,17 @@ def verify(authorization_header: str, method: str, password: str, realm: str, no
         return False
     try:
         expected = compute_response(
-            params.get("algorithm", "MD5"), params["username"], realm, password, nonce, method,
-            params["uri"], qop, params.get("cnonce"), params.get("nc"), body,
+            params.get("algorithm", "MD5"),
+            params["username"],
+            realm,
+            password,
+            nonce,
+            method,
+            params["uri"],
+            qop,
+            params.get("cnonce"),
+            params.get("nc"),
+            body,
         )
     except DigestError:
         return False

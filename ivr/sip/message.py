@@ -461,9 +461,9 @@ def _parse(data: bytes) -> SipRequest | SipResponse:
     return message
 
 
-def _check_headers(message: SipRequest | SipResponse, headers: Headers, present: dict[str, int]) -> (
-    SipParseError | None
-):
+def _check_headers(
+    message: SipRequest | SipResponse, headers: Headers, present: dict[str, int]
+) -> SipParseError | None:
     from ivr.sip.uri import parse_name_addr
 
     try:
@@ -519,8 +519,9 @@ def _take_body(headers: Headers, rest: bytes, present: dict[str, int]) -> bytes 
     return rest[:length]
 
 
-def make_response(request: SipRequest, status: int, reason: str | None = None,
-                  to_tag: str | None = None) -> SipResponse:
+def make_response(
+    request: SipRequest, status: int, reason: str | None = None, to_tag: str | None = None
+) -> SipResponse:
     """A response to ``request`` with the headers RFC 3261 §8.2.6.2 says to copy."""
     headers = Headers()
     for entry in request.headers._items:

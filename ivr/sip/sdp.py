@@ -146,7 +146,10 @@ def parse_sdp(body: bytes) -> SessionDescription:
             if not port_text.isdigit() or int(port_text) > 65535 or (count_text and not count_text.isdigit()):
                 raise _bad("bad m= port")
             media = MediaDescription(
-                parts[0], int(port_text), parts[2], parts[3:],
+                parts[0],
+                int(port_text),
+                parts[2],
+                parts[3:],
                 port_count=int(count_text) if count_text else None,
             )
             sd.media.append(media)
@@ -329,8 +332,13 @@ def _session_head(local_address: str, session_id: int, version: int) -> list[str
 
 
 def build_sdp(
-    local_address: str, local_port: int, codecs: list[Codec], dtmf_payload_type: int | None,
-    direction: str, session_id: int, version: int,
+    local_address: str,
+    local_port: int,
+    codecs: list[Codec],
+    dtmf_payload_type: int | None,
+    direction: str,
+    session_id: int,
+    version: int,
 ) -> bytes:
     """An SDP with one audio stream (our offers, and answers to audio-only offers)."""
     if direction not in DIRECTIONS:
@@ -341,8 +349,12 @@ def build_sdp(
 
 
 def build_answer(
-    offer: SessionDescription, negotiated: Negotiated, local_address: str, local_port: int,
-    session_id: int, version: int,
+    offer: SessionDescription,
+    negotiated: Negotiated,
+    local_address: str,
+    local_port: int,
+    session_id: int,
+    version: int,
 ) -> bytes:
     """An answer with one m-line per offered m-line, in order (RFC 3264 §6).
 
@@ -354,7 +366,10 @@ def build_answer(
     for index, m in enumerate(offer.media):
         if index == chosen:
             lines += _audio_section(
-                local_address, local_port, [negotiated.codec], negotiated.dtmf_payload_type,
+                local_address,
+                local_port,
+                [negotiated.codec],
+                negotiated.dtmf_payload_type,
                 negotiated.direction,
             )
         else:

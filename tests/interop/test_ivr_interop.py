@@ -42,6 +42,9 @@ def test_baresip_calls_the_ivr_directly_hears_it_and_keys_arrive(tmp_path: Path)
     assert int(str(ended[0]["rtp_received"])) > 50
 
 
+# pyVoIP's RTP thread keeps sending on its socket after its own hang-up closed it (a bug of the
+# peer, not of the IVR); that thread's exception must not fail the test.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_pyvoip_phone_reaches_the_ivr_through_kamailio_where_both_are_registered(tmp_path: Path) -> None:
     with kamailio_proxy() as kamailio:
         registrar = f"sip:ivr@{kamailio.host}:{kamailio.port}"
