@@ -22,7 +22,7 @@ from ivr.caller import speech_segments
 from ivr.media.prompts import tone
 from ivr.speech.prompts import PromptLibrary
 from tests.server import REPO, RunningServer, free_udp_port, ivr_server
-from tests.sipp_runner import SIPP_DIR, start_sipp
+from tests.sipp_runner import SIPP_DIR, run_sipp, start_sipp
 
 FLOWS = REPO / "tests" / "flows" / "handoff"
 NUMBER = "+4930123456"
@@ -263,3 +263,13 @@ def test_busy_agents_mean_a_callback_that_is_kept_agent_first_with_a_retry(tmp_p
     # The agent took the first caller, then the callback twice: whisper first each time.
     assert len(agent.calls) == 3
     assert all(call["headers"].get("X-IVR-Context") for call in agent.calls)  # type: ignore[union-attr]
+
+
+def test_blind_transfer_with_refer_for_pbx_deployments(tmp_path: Path) -> None:
+    with serve(tmp_path, [("dave", "sip:dave@127.0.0.1:5099")]) as server:  # type: ignore[attr-defined]
+        result = run_sipp(
+            SIPP_DIR / "uas_accepts_refer.xml", f"127.0.0.1:{server.address[1]}", service="refer"
+        )
+        assert result.ok, result.describe()
+        finished = [line for line in server.log_lines() if line.get("event") == "flow finished"]
+    assert finished[-1]["flow"] == "refer" and finished[-1]["outcome"] == "transferred"
