@@ -142,3 +142,26 @@ def test_speech_from_tts_arrives_as_audio(tmp_path: Path) -> None:
     segments = speech_segments(received[0])
     assert segments, "the IVR must hear the caller's speech"
     assert 0.2 <= segments[0][0] <= 0.8
+
+
+def test_keys_as_tones_in_the_audio_from_a_trunk_without_telephone_events(tmp_path: Path) -> None:
+    seen: dict[str, object] = {}
+
+    async def app(call: Call) -> None:
+        seen["digits"] = await call.collect_digits(3, first_timeout=5)
+        seen["sources"] = {key.source for key in call.key_log}
+        call.hangup()
+
+    async def scenario() -> None:
+        server, caller, uri = await _pair(app, tmp_path)
+        try:
+            call = await caller.dial(uri, telephone_events=False)
+            await asyncio.sleep(0.5)
+            call.send_dtmf("719")
+            await call.wait_ended(8)
+        finally:
+            await _close(caller, server)
+
+    asyncio.run(scenario())
+    # No telephone-event was negotiated, so the IVR listened for the tones (Goertzel) by itself.
+    assert seen == {"digits": "719", "sources": {"inband"}}

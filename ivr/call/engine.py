@@ -175,18 +175,24 @@ class Engine:
         from_user: str | None = None,
         record: bool = False,
         timeout: float = 40.0,
+        telephone_events: bool = True,
     ) -> Call:
-        """Call ``target``; returns the answered Call, or raises DialFailed."""
+        """Call ``target``; returns the answered Call, or raises DialFailed.
+
+        ``telephone_events=False`` offers no RFC 4733 events, like a trunk that sends keys as
+        tones in the audio (they are then sent in-band).
+        """
         rtp = await self._open_rtp()
+        dtmf_pt = DTMF_PAYLOAD_TYPE if telephone_events else None
         # Like a phone, an outbound leg sends silence when it has nothing to say: continuous
         # RTP keeps NAT bindings open and lets the far end's voice detection learn the line.
         media = MediaStream(
-            "PCMU", DTMF_PAYLOAD_TYPE, None, record=record, comfort_silence=True,
+            "PCMU", dtmf_pt, None, record=record, comfort_silence=True,
             inband_dtmf=self.config.inband_dtmf == "always",
         )  # fmt: skip
         leg = _Leg("", rtp, media)
         offer = build_sdp(
-            self.advertised_host, rtp.port, OFFER_CODECS, DTMF_PAYLOAD_TYPE, "sendrecv", leg.session_id, 1
+            self.advertised_host, rtp.port, OFFER_CODECS, dtmf_pt, "sendrecv", leg.session_id, 1
         )
         loop = asyncio.get_running_loop()
         leg.answered = loop.create_future()
