@@ -230,7 +230,7 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
         return 1
     application = FlowApplication(
         registry, args.flow, prompts, speech=not args.keypad_only, models=models,
-        transfer=handoff.transfer, callback=handoff.offer_callback,
+        transfer=handoff.transfer, callback=handoff.offer_callback, records=handoff.record_call,
     )  # fmt: skip
     await application.prepare()
     engine = Engine(config, application)

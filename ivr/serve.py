@@ -9,24 +9,35 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ivr.call.call import Call
 from ivr.call.flow_port import CallbackHandler, SipCallPort, TransferHandler, _no_agents, _no_callbacks
-from ivr.flow.interpreter import Interpreter
+from ivr.flow.interpreter import FlowResult, Interpreter
 from ivr.flow.model import Flow, Prompt
 from ivr.flow.reload import FlowRegistry
 from ivr.logs import get_logger
 from ivr.speech.models import ModelRegistry, VoskModel, resolve_or_warn
 from ivr.speech.prompts import PromptLibrary
+from ivr.store.base import CallRecord, StoreError
 
 Narrator = Callable[[str], None]
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 
 log = get_logger(component="flows")
+
+
+def flow_version(flow: Flow) -> str:
+    """The version a call ran: the flow file's content hash (what an operator can diff)."""
+    try:
+        return hashlib.sha256(Path(flow.path).read_bytes()).hexdigest()[:12]
+    except OSError:
+        return ""
 
 
 def static_prompts(flow: Flow) -> Iterator[tuple[str, str]]:
@@ -66,6 +77,7 @@ class FlowApplication:
         callback: CallbackHandler = _no_callbacks,
         speech: bool = True,
         models: ModelRegistry | None = None,
+        records: Callable[[CallRecord], Awaitable[None]] | None = None,
     ) -> None:
         self.registry = registry
         self.default_flow = default_flow
@@ -74,6 +86,7 @@ class FlowApplication:
         self.transfer = transfer
         self.callback = callback
         self.speech = speech
+        self.records = records  # where each call's detail record goes (the store)
         self.models = models if models is not None else ModelRegistry()
         self._speech_models: dict[str, VoskModel | None] = {}
         # Vosk releases the GIL while decoding: one thread per core decodes for every call.
@@ -103,6 +116,27 @@ class FlowApplication:
             self._speech_models[language] = model
         return self._speech_models[language]
 
+    async def _record(self, call: Call, flow: Flow, result: FlowResult, port: SipCallPort) -> None:
+        assert self.records is not None
+        record = CallRecord(
+            call_id=call.call_id,
+            started_at=call.started_at,
+            ended_at=time.time(),
+            caller=call.info.caller,
+            called=call.info.called,
+            flow=flow.name,
+            flow_version=flow_version(flow),
+            path=result.path.steps,
+            inputs=result.path.as_list(),
+            handoff=port.handoff,
+            outcome=result.outcome,
+        )
+        try:
+            await self.records(record)
+        except StoreError as error:
+            # The caller has been served; a lost record is logged loudly, never their problem.
+            call.log.error("call record not stored", error=str(error))
+
     async def __call__(self, call: Call) -> None:
         flow = self.choose(call)
         if flow is None:
@@ -128,6 +162,8 @@ class FlowApplication:
                 narrate(f"step {scope + '/' if scope else ''}{step}")
 
         result = await Interpreter(flow, port, on_step=on_step).run()
+        if self.records is not None:
+            await self._record(call, flow, result, port)
         call.log.info(
             "flow finished",
             flow=flow.name,

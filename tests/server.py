@@ -73,6 +73,8 @@ def ivr_server(tmp_path: Path, *extra: str, rtp_base: int = 30000) -> Iterator[R
         "--rtp-ports", f"{rtp_base}-{rtp_base + 1998}", "--log-format", "json",
         "--cache-dir", str(cache), "--drain-timeout", "2", *extra,
     ]  # fmt: skip
+    if "--db" not in extra:
+        cmd += ["--db", str(tmp_path / f"ivr-{port}.db")]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy())
     server = RunningServer(process, ("127.0.0.1", port), log_path)

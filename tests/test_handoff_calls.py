@@ -163,6 +163,16 @@ def test_free_agent_hears_the_whisper_first_with_the_context_in_the_headers(tmp_
         await agent.engine.stop(0.5)
 
     run(scenario)
+    cdr = subprocess.run(
+        [sys.executable, "-m", "ivr", "cdr", "--db", str(tmp_path / "ivr.db"), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    (row,) = json.loads(cdr.stdout)
+    assert row["outcome"] == "transferred" and row["handoff"] == "bridge:alice" and row["caller"] == NUMBER
+    assert "to_agent" in row["path"] and row["flow"] == "support" and row["flow_version"]
     (record,) = agent.calls
     headers = record["headers"]
     assert isinstance(headers, dict)

@@ -70,6 +70,7 @@ class SipCallPort:
         self._callback = callback
         self._narrate = narrate
         self.spoken: list[str] = []
+        self.handoff: str | None = None  # for the call record: "agent:<name>", "callback:<number>"
         # Speech: a listener per call when the flow's language has a model (else keypad only).
         self._listener = SpeechListener(speech_model, executor=executor) if speech_model is not None else None
         self._barge_vad: Vad | None = None  # watches for speech while a prompt may be cut
@@ -202,10 +203,16 @@ class SipCallPort:
         return Heard("keys", digits=digits)
 
     async def transfer(self, request: TransferRequest) -> TransferOutcome:
-        return await self._transfer(self.call, request)
+        outcome = await self._transfer(self.call, request)
+        if outcome.connected:
+            self.handoff = f"{request.mode}:{outcome.agent}"
+        return outcome
 
     async def offer_callback(self, request: CallbackRequest) -> CallbackOutcome:
-        return await self._callback(self.call, request)
+        outcome = await self._callback(self.call, request)
+        if outcome.booked:
+            self.handoff = f"callback:{outcome.number}"
+        return outcome
 
     async def hangup(self, reason: str) -> None:
         if self._listener is not None:

@@ -45,7 +45,7 @@ from ivr.handoff.texts import say
 from ivr.logs import get_logger
 from ivr.media.prompts import silence, tone
 from ivr.speech.prompts import PromptLibrary
-from ivr.store.base import ACTIVE_STATES, Booking, CallbackRecord, StaleState, StoreError
+from ivr.store.base import ACTIVE_STATES, Booking, CallbackRecord, CallRecord, StaleState, StoreError
 from ivr.store.sqlite import SqliteStore
 
 Int16Array = npt.NDArray[np.int16]
@@ -175,6 +175,9 @@ class Handoff:
             return None
         self.pool.apply(agent.id, AgentEvent.ANSWERED, time.time())
         return answered
+
+    async def record_call(self, record: CallRecord) -> None:
+        await self._db(self.store.record_call, record)
 
     # -- transfer -----------------------------------------------------------------------------
 
