@@ -88,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a callback being dialled stays this process's (renewed while dialling)",
     )
     serve.add_argument("--timezone", default="Europe/Berlin", help="for callback windows and promises")
+    serve.add_argument(
+        "--source-rate",
+        type=float,
+        default=0.0,
+        help="SIP messages per second one address may send (0: unlimited). Set it on a "
+        "public address; a PBX or trunk carrying many calls needs a few per call",
+    )
+    serve.add_argument("--source-burst", type=float, default=200.0, help="burst allowed above --source-rate")
     serve.add_argument("--keypad-only", action="store_true", help="no speech recognition")
     serve.add_argument(
         "--no-dither",
@@ -223,6 +231,7 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     config = EngineConfig(
         host=args.host, port=args.port, tcp=args.tcp, advertised_host=args.advertise,
         rtp_low=low, rtp_high=high, max_calls=args.max_calls, workers=workers,
+        source_rate=args.source_rate or None, source_burst=args.source_burst,
     )  # fmt: skip
     models = ModelRegistry(zero_dither=args.no_dither)
     handoff = _handoff(args, prompts)

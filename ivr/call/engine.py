@@ -22,6 +22,7 @@ from ivr.net.sip_endpoint import SipEndpoint
 from ivr.net.workers import Forwarder, WorkerSet
 from ivr.sip import events as ev
 from ivr.sip.message import SipParseError, SipRequest
+from ivr.sip.ratelimit import RateLimiter
 from ivr.sip.sdp import Codec, Negotiated, audio_media, build_answer, build_sdp, negotiate, parse_sdp
 from ivr.sip.uri import parse_name_addr
 from ivr.sip.useragent import UserAgent, UserAgentConfig
@@ -59,6 +60,9 @@ class EngineConfig:
     inband_dtmf: str = "auto"
     max_calls: int | None = None
     workers: WorkerSet | None = None  # set in each worker process when running several
+    # SIP datagrams per second (and burst) one source address may send; None: unlimited.
+    source_rate: float | None = None
+    source_burst: float = 100.0
 
 
 @dataclass
@@ -105,6 +109,8 @@ class Engine:
             host=self.advertised_host, port=c.port, user=c.user, max_calls=c.max_calls
         )
         self._endpoint = SipEndpoint(UserAgent(ua_config), self._on_event)
+        if c.source_rate is not None:
+            self._endpoint.limiter = RateLimiter(c.source_rate, c.source_burst)
         if c.workers is not None and c.workers.count > 1:
             self._forwarder = Forwarder(c.workers, self._endpoint.handle)
             await self._forwarder.start()

@@ -13,6 +13,7 @@ from typing import Any
 
 from ivr.logs import get_logger
 from ivr.net.tcp import SipTcpServer
+from ivr.sip.ratelimit import RateLimiter
 from ivr.sip.useragent import UserAgent
 
 Address = tuple[str, int]
@@ -46,6 +47,9 @@ class SipEndpoint:
         self.local_address: Address = ("", 0)
         # With several workers: passes a datagram to the worker owning its call (True = passed).
         self.router: Callable[[bytes, Address], bool] | None = None
+        # Per-source throttle, before any parsing: a flood from one address costs almost nothing.
+        self.limiter: RateLimiter | None = None
+        self.throttled = 0
 
     async def start(self, host: str, port: int, tcp: bool = False, reuse_port: bool = False) -> Address:
         transport, _ = await self._loop.create_datagram_endpoint(
@@ -68,6 +72,9 @@ class SipEndpoint:
             self._tcp.close()
 
     def receive(self, data: bytes, addr: Address) -> None:
+        if self.limiter is not None and not self.limiter.allow(addr[0], self._loop.time()):
+            self.throttled += 1
+            return
         if self.router is not None and self.router(data, addr):
             return
         self.handle(data, addr)

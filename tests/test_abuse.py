@@ -1,0 +1,98 @@
+"""Abuse from the internet: scanners learn nothing, floods from one source are throttled while
+other callers are served, and SIGTERM drains calls instead of cutting them."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from ivr.sip.ratelimit import RateLimiter, is_scanner
+from tests.server import ivr_server
+from tests.sipp_runner import SIPP_DIR, run_sipp, start_sipp
+
+
+def options(port: int, user_agent: str = "softphone", source: str = "127.0.0.1") -> bytes:
+    return (
+        f"OPTIONS sip:100@127.0.0.1:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {source}:5999;rport;branch=z9hG4bK{time.monotonic_ns()}\r\n"
+        f"From: <sip:probe@{source}>;tag=1\r\nTo: <sip:100@127.0.0.1>\r\n"
+        f"Call-ID: {time.monotonic_ns()}@scan\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+        f"User-Agent: {user_agent}\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def answers(sock: socket.socket, timeout: float = 0.3) -> int:
+    sock.settimeout(timeout)
+    count = 0
+    try:
+        while True:
+            sock.recv(4096)
+            count += 1
+    except OSError:
+        return count
+
+
+def test_token_bucket_per_source() -> None:
+    limiter = RateLimiter(rate=10, burst=5)
+    assert [limiter.allow("a", 0.0) for _ in range(6)] == [True] * 5 + [False]
+    assert limiter.allow("b", 0.0), "another source has its own bucket"
+    assert limiter.allow("a", 0.1) and not limiter.allow("a", 0.1)  # 10/s refills one in 0.1 s
+    assert limiter.refused == 2
+
+
+def test_scanner_user_agents_are_recognised() -> None:
+    assert is_scanner("friendly-scanner") and is_scanner("sipvicious 0.3.3") and is_scanner("SIPCLI/v1.8")
+    assert not is_scanner("Linphone/5.1") and not is_scanner(None)
+
+
+def test_scanners_get_no_answer_and_real_calls_go_on(tmp_path: Path) -> None:
+    with ivr_server(tmp_path, rtp_base=30000) as server:
+        port = server.address[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            for _ in range(20):
+                sock.sendto(options(port, "friendly-scanner"), ("127.0.0.1", port))
+            assert answers(sock) == 0
+            sock.sendto(options(port, "Linphone/5.1"), ("127.0.0.1", port))
+            assert answers(sock) == 1
+        result = run_sipp(SIPP_DIR / "uac_caller_hangs_up.xml", f"127.0.0.1:{port}")
+        assert result.ok, result.describe()
+
+
+def test_a_flooding_source_is_throttled_others_are_served(tmp_path: Path) -> None:
+    with ivr_server(tmp_path, "--source-rate", "20", "--source-burst", "20", rtp_base=30000) as server:
+        port = server.address[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flood:
+            flood.bind(("127.0.0.2", 0))
+            for _ in range(300):
+                flood.sendto(options(port, source="127.0.0.2"), ("127.0.0.1", port))
+            answered = answers(flood, 0.5)
+        # A burst of 20 plus what refills at 20/s during the send: far fewer than 300.
+        assert 15 <= answered <= 60
+        result = run_sipp(SIPP_DIR / "uac_caller_hangs_up.xml", f"127.0.0.1:{port}")
+        assert result.ok, result.describe()
+
+
+@pytest.mark.sipp
+def test_sigterm_drains_running_calls_and_refuses_new_ones(tmp_path: Path) -> None:
+    with ivr_server(tmp_path, "--drain-timeout", "8", rtp_base=30000) as server:
+        target = f"127.0.0.1:{server.address[1]}"
+        # A caller in the middle of the demo flow: presses keys, waits for the IVR's goodbye.
+        running = start_sipp(
+            SIPP_DIR / "uac_ivr_hangs_up.xml", target, sets={"digits": "42#", "wait_ms": 1000}, timeout=40
+        )
+        time.sleep(1.5)
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        late = run_sipp(SIPP_DIR / "uac_basic.xml", target, timeout=15)
+        finished = running.wait(timeout=40)
+        server.process.wait(20)
+        lines = server.log_lines()
+    assert finished.ok, finished.describe()  # the running call ended normally, by the IVR
+    assert not late.ok and "503" in late.stdout + late.errors + str(late.stats)
+    ended = [line for line in lines if line.get("event") == "call ended"]
+    assert len(ended) == 1 and ended[0]["ended_by"] == "local" and ended[0]["keys"] == "42#"
