@@ -19,6 +19,8 @@ from ivr.call.engine import Engine, EngineConfig
 from ivr.logs import configure_logging, get_logger
 
 if TYPE_CHECKING:
+    from aiohttp.web import AppRunner
+
     from ivr.handoff.service import Handoff
     from ivr.net.workers import WorkerSet
 
@@ -96,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
         "public address; a PBX or trunk carrying many calls needs a few per call",
     )
     serve.add_argument("--source-burst", type=float, default=200.0, help="burst allowed above --source-rate")
+    serve.add_argument("--http-port", type=int, default=0, help="HTTP API and /metrics port (0: off)")
+    serve.add_argument("--http-host", default="127.0.0.1", help="address of the HTTP API")
+    serve.add_argument("--api-token", default=None, help="bearer token for /api (or IVR_API_TOKEN)")
     serve.add_argument("--keypad-only", action="store_true", help="no speech recognition")
     serve.add_argument(
         "--no-dither",
@@ -244,6 +249,8 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     await application.prepare()
     engine = Engine(config, application)
     handoff.engine = engine
+    # The API first: once SIP answers, everything about it can be asked.
+    http = await _start_http(args, engine, handoff, application, log) if args.http_port else None
     await engine.start()
     if args.register and (workers is None or workers.index == 0):
         await _register(engine, args.register, args.password or "", log)
@@ -261,8 +268,28 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     await engine.stop(drain_timeout=args.drain_timeout)
     await watcher
     await dialer
+    if http is not None:
+        await http.cleanup()
     handoff.store.close()
     return 0
+
+
+async def _start_http(
+    args: argparse.Namespace, engine: Engine, handoff: Handoff, flows: object, log: object
+) -> AppRunner:
+    """The HTTP API and /metrics; the token comes from --api-token or IVR_API_TOKEN."""
+    from ivr.ops.api import Ops, start_http
+    from ivr.ops.metrics import Metrics
+
+    token = args.api_token or os.environ.get("IVR_API_TOKEN", "")
+    if len(token) < 16:
+        raise SystemExit("ivr serve: --http-port needs an API token of at least 16 characters (--api-token)")
+    metrics = Metrics()
+    flows.on_finished = lambda flow, outcome: metrics.calls.labels(flow, outcome).inc()  # type: ignore[attr-defined]
+    handoff.on_connected = metrics.time_to_human.observe
+    runner = await start_http(Ops(engine, handoff, flows, metrics, token), args.http_host, args.http_port)  # type: ignore[arg-type]
+    get_logger().info("http api listening", host=args.http_host, port=args.http_port)
+    return runner
 
 
 def _handoff(args: argparse.Namespace, prompts: object) -> Handoff | None:

@@ -27,6 +27,18 @@ from ivr.speech.prompts import PromptLibrary
 from ivr.store.base import CallRecord, StoreError
 
 Narrator = Callable[[str], None]
+
+
+@dataclasses.dataclass
+class LiveCall:
+    """A call in progress, as the supervisor page and the CRM screen-pop see it."""
+
+    call: Call
+    flow: str
+    interpreter: Interpreter
+    step: str = ""
+
+
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 
 log = get_logger(component="flows")
@@ -87,6 +99,8 @@ class FlowApplication:
         self.callback = callback
         self.speech = speech
         self.records = records  # where each call's detail record goes (the store)
+        self.live: dict[str, LiveCall] = {}
+        self.on_finished: Callable[[str, str], None] | None = None  # (flow, outcome), for metrics
         self.models = models if models is not None else ModelRegistry()
         self._speech_models: dict[str, VoskModel | None] = {}
         # Vosk releases the GIL while decoding: one thread per core decodes for every call.
@@ -154,14 +168,24 @@ class FlowApplication:
             speech_model=await self.speech_model(flow.settings.language),
             executor=self.decoders,
         )
-        on_step = None
-        if self.narrate is not None:
-            narrate = self.narrate
+        narrate = self.narrate
+        live: LiveCall | None = None
 
-            def on_step(scope: str, step: str) -> None:
-                narrate(f"step {scope + '/' if scope else ''}{step}")
+        def on_step(scope: str, step: str) -> None:
+            name = f"{scope + '/' if scope else ''}{step}"
+            if live is not None:
+                live.step = name
+            if narrate is not None:
+                narrate(f"step {name}")
 
-        result = await Interpreter(flow, port, on_step=on_step).run()
+        interpreter = Interpreter(flow, port, on_step=on_step)
+        live = self.live[call.call_id] = LiveCall(call, flow.name, interpreter)
+        try:
+            result = await interpreter.run()
+        finally:
+            self.live.pop(call.call_id, None)
+        if self.on_finished is not None:
+            self.on_finished(flow.name, result.outcome)
         if self.records is not None:
             await self._record(call, flow, result, port)
         call.log.info(

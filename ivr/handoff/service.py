@@ -127,6 +127,7 @@ class Handoff:
         self._entered: dict[str, float] = {}  # call id -> when the caller joined the line
         self._busy: set[int] = set()  # callbacks being served by this process
         self.served_callbacks = 0
+        self.on_connected: Callable[[float], None] | None = None  # seconds to a human, for metrics
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -179,6 +180,10 @@ class Handoff:
     async def record_call(self, record: CallRecord) -> None:
         await self._db(self.store.record_call, record)
 
+    async def store_call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a store method on the store's own thread (for the HTTP API and the CLI)."""
+        return await self._db(fn, *args)
+
     # -- transfer -----------------------------------------------------------------------------
 
     async def transfer(self, call: Call, request: TransferRequest) -> TransferOutcome:
@@ -215,6 +220,8 @@ class Handoff:
             summary = summary_text(call.info.caller, request.context, request.language)
             whisper = await self.prompts.text(summary, request.language)
             call.log.info("connecting to agent", agent=agent.id, wait=round(time.time() - call.started_at, 1))
+            if self.on_connected is not None:
+                self.on_connected(time.time() - call.started_at)
             result = await connect_calls(call, agent_call, whisper=whisper, hold=hold)
             self._record_hangup(agent, request.skill)
             self.queue.leave(call.call_id)

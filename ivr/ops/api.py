@@ -1,0 +1,230 @@
+"""The HTTP API for agents, supervisors and CRM screen-pops, and the Prometheus endpoint.
+
+Served by aiohttp (a well-kept asyncio HTTP server) inside the IVR's own event loop, so it sees the
+live state directly. Everything under /api needs ``Authorization: Bearer <token>``; /metrics is
+for the scraper and /openapi.json describes the rest.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import generate_latest
+
+from ivr.call.engine import Engine
+from ivr.handoff.agents import AgentEvent, AgentState, InvalidTransition
+from ivr.handoff.service import Handoff
+from ivr.ops.metrics import Metrics
+from ivr.ops.openapi import OPENAPI
+from ivr.serve import FlowApplication
+from ivr.store.base import ACTIVE_STATES, CallbackState, StaleState, StoreError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+AGENT_ACTIONS = {
+    "login": AgentEvent.LOGIN,
+    "logout": AgentEvent.LOGOUT,
+    "wrap-up-done": AgentEvent.WRAP_UP_DONE,
+}
+
+
+@dataclass
+class Ops:
+    engine: Engine
+    handoff: Handoff
+    flows: FlowApplication
+    metrics: Metrics
+    token: str
+
+
+def build_app(ops: Ops) -> web.Application:
+    app = web.Application(middlewares=[_auth(ops.token)])
+    app["ops"] = ops
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/api/agents", agents)
+    app.router.add_post("/api/agents/{agent}/{action}", agent_action)
+    app.router.add_get("/api/calls", calls)
+    app.router.add_get("/api/calls/{call_id}/context", call_context)
+    app.router.add_get("/api/queue", queue)
+    app.router.add_get("/api/callbacks", callbacks)
+    app.router.add_post("/api/callbacks/{id}/{action}", callback_action)
+    return app
+
+
+def _auth(token: str) -> Any:
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/api/"):
+            given = request.headers.get("Authorization", "")
+            # Constant-time comparison: the token must not leak through response timing.
+            if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
+                return web.json_response(
+                    {"error": "missing or wrong token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+                )
+        return await handler(request)
+
+    return check
+
+
+def _ops(request: web.Request) -> Ops:
+    ops: Ops = request.app["ops"]
+    return ops
+
+
+async def metrics(request: web.Request) -> web.Response:
+    ops = _ops(request)
+    m = ops.metrics
+    m.active_calls.set(ops.engine.active_calls)
+    m.queue_length.set(len(ops.handoff.queue))
+    for agent_state in AgentState:
+        m.agents.labels(agent_state.value).set(sum(1 for a in ops.handoff.pool if a.state is agent_state))
+    records = await ops.handoff.store_call(ops.handoff.store.list_callbacks)
+    now = time.time()
+    for state in CallbackState:
+        m.callbacks.labels(state.value).set(sum(1 for r in records if r.state is state))
+    m.callbacks_overdue.set(sum(1 for r in records if r.state in ACTIVE_STATES and r.promised_by < now))
+    connected = [r for r in records if r.state is CallbackState.CONNECTED and r.connected_at is not None]
+    if connected:
+        kept = sum(1 for r in connected if r.connected_at is not None and r.connected_at <= r.promised_by)
+        m.callbacks_kept_ratio.set(kept / len(connected))
+    return web.Response(body=generate_latest(m.registry), content_type="text/plain", charset="utf-8")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+def _agent_json(agent: Any) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "uri": agent.sip_uri,
+        "languages": sorted(agent.languages),
+        "skills": sorted(agent.skills),
+        "state": agent.state.value,
+        "since": agent.since,
+        "calls_handled": agent.calls_handled,
+    }
+
+
+async def agents(request: web.Request) -> web.Response:
+    return web.json_response([_agent_json(a) for a in _ops(request).handoff.pool])
+
+
+async def agent_action(request: web.Request) -> web.Response:
+    pool = _ops(request).handoff.pool
+    event = AGENT_ACTIONS.get(request.match_info["action"])
+    if event is None:
+        return web.json_response({"error": f"actions are {sorted(AGENT_ACTIONS)}"}, status=404)
+    try:
+        pool.get(request.match_info["agent"])
+    except KeyError:
+        return web.json_response({"error": "no such agent"}, status=404)
+    try:
+        pool.apply(request.match_info["agent"], event, time.time())
+    except InvalidTransition as error:
+        return web.json_response({"error": str(error)}, status=409)
+    return web.json_response(_agent_json(pool.get(request.match_info["agent"])))
+
+
+async def calls(request: web.Request) -> web.Response:
+    now = time.time()
+    return web.json_response(
+        [
+            {
+                "call_id": live.call.call_id,
+                "caller": live.call.info.caller,
+                "called": live.call.info.called,
+                "flow": live.flow,
+                "step": live.step,
+                "seconds": round(now - live.call.started_at, 1),
+            }
+            for live in _ops(request).flows.live.values()
+        ]
+    )
+
+
+async def call_context(request: web.Request) -> web.Response:
+    live = _ops(request).flows.live.get(request.match_info["call_id"])
+    if live is None:
+        return web.json_response({"error": "no such live call"}, status=404)
+    plain = {
+        k: v for k, v in live.interpreter.vars.items() if isinstance(v, (str, int, float, bool)) or v is None
+    }
+    return web.json_response(
+        {
+            "call_id": live.call.call_id,
+            "caller": live.call.info.caller,
+            "flow": live.flow,
+            "step": live.step,
+            "context": plain,
+        }  # fmt: skip
+    )
+
+
+async def queue(request: web.Request) -> web.Response:
+    now = time.time()
+    return web.json_response(
+        [
+            {
+                "key": e.key,
+                "kind": e.kind,
+                "language": e.language,
+                "skill": e.skill,
+                "waiting": round(now - e.entered_at, 1),
+            }
+            for e in _ops(request).handoff.queue
+        ]
+    )
+
+
+async def callbacks(request: web.Request) -> web.Response:
+    ops = _ops(request)
+    records = await ops.handoff.store_call(ops.handoff.store.list_callbacks)
+    now = time.time()
+    return web.json_response(
+        [
+            {
+                "id": r.id,
+                "number": r.number,
+                "state": r.state.value,
+                "attempts": r.attempts,
+                "max_attempts": r.max_attempts,
+                "promised_by": r.promised_by,
+                "promise": r.promise_text,
+                "at_risk": r.state in ACTIVE_STATES and r.promised_by - now < 300,
+                "last_outcome": r.last_outcome,
+            }
+            for r in records
+        ]
+    )
+
+
+async def callback_action(request: web.Request) -> web.Response:
+    ops = _ops(request)
+    store = ops.handoff.store
+    actions = {"cancel": store.cancel, "retry": store.operator_retry}
+    action = actions.get(request.match_info["action"])
+    if action is None:
+        return web.json_response({"error": "actions are cancel, retry"}, status=404)
+    try:
+        callback_id = int(request.match_info["id"])
+        record = await ops.handoff.store_call(action, callback_id, time.time())
+    except ValueError:
+        return web.json_response({"error": "callback ids are numbers"}, status=400)
+    except (StaleState, StoreError) as error:
+        return web.json_response({"error": str(error)}, status=409)
+    return web.json_response({"id": record.id, "state": record.state.value})
+
+
+async def start_http(ops: Ops, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(build_app(ops), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

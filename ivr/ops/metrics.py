@@ -1,0 +1,36 @@
+"""Prometheus metrics (prometheus_client, the well-kept reference client): what a contact centre
+watches to know whether callers are served and promises kept."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.active_calls = Gauge("ivr_active_calls", "Calls in progress", registry=r)
+        self.calls = Counter("ivr_calls", "Finished flow calls by outcome", ["flow", "outcome"], registry=r)
+        self.time_to_human = Histogram(
+            "ivr_time_to_human_seconds",
+            "From the start of the call to talking with an agent",
+            buckets=(5, 10, 20, 30, 60, 120, 300, 600, 1800),
+            registry=r,
+        )
+        self.queue_length = Gauge(
+            "ivr_queue_length", "Callers and callbacks waiting for an agent", registry=r
+        )
+        self.agents = Gauge("ivr_agents", "Agents by state", ["state"], registry=r)
+        self.callbacks = Gauge("ivr_callbacks", "Callbacks by state", ["state"], registry=r)
+        self.callbacks_overdue = Gauge(
+            "ivr_callbacks_overdue", "Open callbacks past their promised time", registry=r
+        )
+        self.callbacks_kept_ratio = Gauge(
+            "ivr_callbacks_kept_ratio",
+            "Share of connected callbacks connected within their promise",
+            registry=r,
+        )
+        self.no_match = Counter(
+            "ivr_no_match", "No-input and no-match events by step", ["step", "kind"], registry=r
+        )
