@@ -54,7 +54,8 @@ def test_api_auth_agents_calls_callbacks_and_metrics(tmp_path: Path) -> None:
     store.close()
     agents = tmp_path / "agents.yaml"
     agents.write_text(
-        "agents:\n  - {id: alice, name: Alice, uri: 'sip:alice@127.0.0.1:9', languages: [en], skills: [support]}\n"
+        "agents:\n"
+        "  - {id: alice, name: Alice, uri: 'sip:alice@127.0.0.1:9', languages: [en], skills: [support]}\n"
     )
     port = free_tcp_port()
     args = ("--http-port", str(port), "--api-token", TOKEN, "--agents", str(agents), "--db", str(db))

@@ -164,7 +164,7 @@ async def call_context(request: web.Request) -> web.Response:
             "flow": live.flow,
             "step": live.step,
             "context": plain,
-        }  # fmt: skip
+        }
     )
 
 

@@ -32,7 +32,7 @@ OPENAPI: dict[str, Any] = {
                 "Agent logs in, logs out, or finishes wrap-up (action: login, logout, wrap-up-done)",
                 "the agent's new state",
                 ("agent", "action"),
-            )  # fmt: skip
+            )
         },
         "/api/calls": {"get": _op("Live calls with their current step", "the live calls")},
         "/api/calls/{call_id}/context": {
