@@ -36,6 +36,7 @@ class LiveCall:
     call: Call
     flow: str
     interpreter: Interpreter
+    port: SipCallPort
     step: str = ""
 
 
@@ -179,7 +180,7 @@ class FlowApplication:
                 narrate(f"step {name}")
 
         interpreter = Interpreter(flow, port, on_step=on_step)
-        live = self.live[call.call_id] = LiveCall(call, flow.name, interpreter)
+        live = self.live[call.call_id] = LiveCall(call, flow.name, interpreter, port)
         try:
             result = await interpreter.run()
         finally:

@@ -71,6 +71,8 @@ class SipCallPort:
         self._narrate = narrate
         self.spoken: list[str] = []
         self.handoff: str | None = None  # for the call record: "agent:<name>", "callback:<number>"
+        self.listening = False  # the caller's turn: what the API shows (and `ivr test --sip` waits for)
+        self.listens = 0
         # Speech: a listener per call when the flow's language has a model (else keypad only).
         self._listener = SpeechListener(speech_model, executor=executor) if speech_model is not None else None
         self._barge_vad: Vad | None = None  # watches for speech while a prompt may be cut
@@ -137,12 +139,17 @@ class SipCallPort:
         return SayResult(False, Heard("keys"))
 
     async def listen(self, spec: ListenSpec) -> Heard:
-        if spec.speech and self._listener is not None:
-            return await self._listen_both(spec)
-        if not spec.keys:
-            # Speech-only steps need a recogniser; without one the caller could only stay silent.
-            return Heard("noinput")
-        return await self._keys(spec)
+        self.listening = True
+        self.listens += 1
+        try:
+            if spec.speech and self._listener is not None:
+                return await self._listen_both(spec)
+            if not spec.keys:
+                # Speech-only steps need a recogniser; without one the caller could only stay silent.
+                return Heard("noinput")
+            return await self._keys(spec)
+        finally:
+            self.listening = False
 
     async def _listen_both(self, spec: ListenSpec) -> Heard:
         """Keys and speech at once: the first real input wins; silence on both is no-input."""

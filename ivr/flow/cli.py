@@ -28,8 +28,13 @@ def add_flow_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     test = subparsers.add_parser("test", help="run the conversation tests beside a flow (FLOW.tests.yaml)")
     test.add_argument("flows", nargs="+", type=Path, metavar="FLOW")
     test.add_argument(
-        "--sip", default=None, metavar="SIP-URI", help="run the cases as real calls (server side)"
+        "--sip", default=None, metavar="SIP-URI", help="run the cases as real calls against this server"
     )
+    test.add_argument(
+        "--api", default=None, metavar="URL", help="the server's HTTP API, e.g. http://127.0.0.1:8080"
+    )
+    test.add_argument("--token", default=None, help="the server's API token (or IVR_API_TOKEN)")
+    test.add_argument("--cache-dir", type=Path, default=Path("audio") / "cache", help="rendered speech")
     test.set_defaults(handler=cmd_test)
 
     graph = subparsers.add_parser("graph", help="draw a flow: Mermaid, Graphviz DOT, SVG or PNG")
@@ -79,11 +84,39 @@ def cmd_test(args: argparse.Namespace) -> int:
     from ivr.flow.testing import main_test
 
     if args.sip:
-        print(
-            "ivr test: --sip needs the SIP call port, which this build does not include yet", file=sys.stderr
-        )
-        return 2
+        return _test_over_sip(args)
     return main_test(args.flows)
+
+
+def _test_over_sip(args: argparse.Namespace) -> int:
+    import os
+
+    from ivr.flow.sip_runner import Api, run_file_sip
+    from ivr.flow.testing import load_cases, report, tests_file_for
+    from ivr.sip.message import SipParseError
+    from ivr.sip.uri import parse_uri
+
+    token = args.token or os.environ.get("IVR_API_TOKEN", "")
+    if not args.api or not token:
+        print("ivr test: --sip needs the server's --api URL and --token (or IVR_API_TOKEN)", file=sys.stderr)
+        return 2
+    try:
+        server = parse_uri(args.sip if args.sip.startswith("sip") else f"sip:{args.sip}")
+    except SipParseError as exc:
+        print(f"ivr test: bad --sip address: {exc.reason}", file=sys.stderr)
+        return 2
+    failed = 0
+    for path in args.flows:
+        tests_path = path if path.name.endswith(".tests.yaml") else tests_file_for(path)
+        flow_path, _ = load_cases(tests_path)
+        flow, _ = check_file(flow_path)
+        name = flow.name if flow is not None else flow_path.stem
+        # The flow runs on the server; its name is the number dialled (sip:support@server).
+        target = f"sip:{server.user or name}@{server.host}:{server.port or 5060}"
+        print(f"== {tests_path} over SIP to {target}")
+        results = asyncio.run(run_file_sip(tests_path, target, Api(args.api, token), args.cache_dir))
+        failed += report(results)
+    return 1 if failed else 0
 
 
 def cmd_graph(args: argparse.Namespace) -> int:

@@ -50,7 +50,9 @@ def build_app(ops: Ops) -> web.Application:
     app.router.add_get("/api/agents", agents)
     app.router.add_post("/api/agents/{agent}/{action}", agent_action)
     app.router.add_get("/api/calls", calls)
+    app.router.add_get("/api/calls/{call_id}", call_state)
     app.router.add_get("/api/calls/{call_id}/context", call_context)
+    app.router.add_get("/api/records/{call_id}", call_record)
     app.router.add_get("/api/queue", queue)
     app.router.add_get("/api/callbacks", callbacks)
     app.router.add_post("/api/callbacks/{id}/{action}", callback_action)
@@ -148,6 +150,45 @@ async def calls(request: web.Request) -> web.Response:
             for live in _ops(request).flows.live.values()
         ]
     )
+
+
+async def call_state(request: web.Request) -> web.Response:
+    live = _ops(request).flows.live.get(request.match_info["call_id"])
+    if live is None:
+        return web.json_response({"error": "no such live call"}, status=404)
+    return web.json_response(
+        {
+            "call_id": live.call.call_id,
+            "flow": live.flow,
+            "step": live.step,
+            "listening": live.port.listening,
+            "listens": live.port.listens,
+        }
+    )
+
+
+async def call_record(request: web.Request) -> web.Response:
+    """The detail record of a finished call (path, what was said, outcome)."""
+    ops = _ops(request)
+    call_id = request.match_info["call_id"]
+    records = await ops.handoff.store_call(ops.handoff.store.calls, 0.0, time.time() + 1)
+    for record in records:
+        if record.call_id == call_id:
+            return web.json_response(
+                {
+                    "call_id": record.call_id,
+                    "flow": record.flow,
+                    "flow_version": record.flow_version,
+                    "path": list(record.path),
+                    "inputs": list(record.inputs),
+                    "handoff": record.handoff,
+                    "outcome": record.outcome,
+                    "caller": record.caller,
+                    "started_at": record.started_at,
+                    "ended_at": record.ended_at,
+                }
+            )
+    return web.json_response({"error": "no record for this call (yet)"}, status=404)
 
 
 async def call_context(request: web.Request) -> web.Response:

@@ -35,6 +35,12 @@ OPENAPI: dict[str, Any] = {
             )
         },
         "/api/calls": {"get": _op("Live calls with their current step", "the live calls")},
+        "/api/calls/{call_id}": {
+            "get": _op("A live call's step and whether the caller's turn is now", "the call", ("call_id",))
+        },
+        "/api/records/{call_id}": {
+            "get": _op("The detail record of a finished call", "the record", ("call_id",))
+        },
         "/api/calls/{call_id}/context": {
             "get": _op(
                 "What the IVR learned on a live call (CRM screen-pop)", "the call's context", ("call_id",)
