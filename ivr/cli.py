@@ -84,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between callback attempts on a customer who did not answer",
     )
     serve.add_argument(
+        "--announce-every",
+        type=float,
+        default=30.0,
+        help="seconds between position and wait announcements to waiting callers",
+    )
+    serve.add_argument(
+        "--wait-limit",
+        type=float,
+        default=600.0,
+        help="expected wait (s) above which waiting callers are offered a callback again",
+    )
+    serve.add_argument(
         "--lease",
         type=float,
         default=120.0,
@@ -313,7 +325,8 @@ def _handoff(args: argparse.Namespace, prompts: object) -> Handoff | None:
         return None
     config = HandoffConfig(
         customer_uri=args.customer_uri, ring_timeout=args.ring_timeout, timezone=args.timezone,
-        retry_spacing=args.retry_spacing, lease=args.lease,
+        retry_spacing=args.retry_spacing, lease=args.lease, announce_every=args.announce_every,
+        wait_limit=args.wait_limit,
     )  # fmt: skip
     return Handoff(pool, store, prompts, config)  # type: ignore[arg-type]
 

@@ -283,3 +283,46 @@ def test_blind_transfer_with_refer_for_pbx_deployments(tmp_path: Path) -> None:
         assert result.ok, result.describe()
         finished = [line for line in server.log_lines() if line.get("event") == "flow finished"]
     assert finished[-1]["flow"] == "refer" and finished[-1]["outcome"] == "transferred"
+
+
+def test_a_waiting_caller_hears_position_and_wait_and_is_connected_when_an_agent_frees_up(
+    tmp_path: Path,
+) -> None:
+    agent = Agent("erin", talk=[25.0, 3.0])
+
+    async def scenario() -> None:
+        port = await agent.start(60000)
+        extra = ("--announce-every", "3", "--wait-limit", "1")
+        with serve(tmp_path, [("erin", f"sip:erin@127.0.0.1:{port}")], *extra) as server:  # type: ignore[attr-defined]
+            target = f"sip:support@127.0.0.1:{server.address[1]}"
+            first = Engine(EngineConfig(port=0, user="+4930111111", rtp_low=61000, rtp_high=61498))
+            second = Engine(EngineConfig(port=0, user=NUMBER, rtp_low=61500, rtp_high=61998))
+            await first.start()
+            await second.start()
+            one = await first.dial(target)
+            seen = await when_said(server, "To talk to a person")
+            one.send_dtmf("0")  # takes the only agent for 25 s
+            await when_said(server, "Please hold", seen)
+            two = await second.dial(target)
+            seen = await when_said(server, "To talk to a person", seen)
+            two.send_dtmf("0")
+            seen = await when_said(server, "All our agents are busy", seen)
+            two.send_dtmf("1")  # wait
+            seen = await when_said(server, "Thank you for waiting", seen)
+            # Above the wait limit, the repeated announcement offers the callback again.
+            await when_said(server, "You are number 1 in line", seen)
+            assert await two.wait_ended(40), "the waiting caller was put through and the agent hung up"
+            await first.stop(0.5)
+            await second.stop(0.5)
+            texts = said(server)
+            finished = [line for line in server.log_lines() if line.get("event") == "flow finished"]
+        assert any(
+            "To be called back instead, without losing your place, press 2" in t and "number 1" in t
+            for t in texts
+        )
+        assert [line["outcome"] for line in finished] == ["transferred", "transferred"]
+        assert agent.engine is not None
+        await agent.engine.stop(0.5)
+
+    run(scenario)
+    assert len(agent.calls) == 2
