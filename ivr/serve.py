@@ -24,6 +24,7 @@ from ivr.flow.reload import FlowRegistry
 from ivr.logs import get_logger
 from ivr.speech.models import ModelRegistry, VoskModel, resolve_or_warn
 from ivr.speech.prompts import PromptLibrary
+from ivr.speech.wording import keypad_only
 from ivr.store.base import CallRecord, StoreError
 
 Narrator = Callable[[str], None]
@@ -116,9 +117,9 @@ class FlowApplication:
             flow = self.registry.get(name)
             if flow is None:
                 continue
+            speech = await self.speech_model(flow.settings.language) is not None
             for language, text in static_prompts(flow):
-                await self.prompts.text(text, language)
-            await self.speech_model(flow.settings.language)
+                await self.prompts.text(text if speech else keypad_only(text, language), language)
 
     async def speech_model(self, language: str) -> VoskModel | None:
         """The recogniser model for ``language``; None (keypad only, one warning) without one."""

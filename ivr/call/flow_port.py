@@ -33,6 +33,7 @@ from ivr.speech.listener import ListenSpec as SpeechSpec
 from ivr.speech.listener import SpeechListener, SpeechResult
 from ivr.speech.models import VoskModel
 from ivr.speech.prompts import PromptLibrary
+from ivr.speech.wording import keypad_only
 
 Int16Array = npt.NDArray[np.int16]
 
@@ -118,6 +119,8 @@ class SipCallPort:
             self._barge_vad = None
 
     async def _say(self, text: str, *, barge_in: bool, recording: str | None) -> SayResult:
+        if self._listener is None:
+            text = keypad_only(text, self.language)  # nobody can hear "say 'agent'" here
         try:
             if recording is not None:
                 samples = await self.prompts.file(self.flow_dir / recording)
