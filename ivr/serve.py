@@ -102,6 +102,8 @@ class FlowApplication:
         self.speech = speech
         self.records = records  # where each call's detail record goes (the store)
         self.live: dict[str, LiveCall] = {}
+        # Per (flow, step): entered, callers who hung up there, no-input/no-match; for supervisors.
+        self.step_stats: dict[tuple[str, str], dict[str, int]] = {}
         self.on_finished: Callable[[str, str], None] | None = None  # (flow, outcome), for metrics
         self.models = models if models is not None else ModelRegistry()
         self._speech_models: dict[str, VoskModel | None] = {}
@@ -131,6 +133,19 @@ class FlowApplication:
             model = await loop.run_in_executor(None, self.models.get, info) if info is not None else None
             self._speech_models[language] = model
         return self._speech_models[language]
+
+    def _count_steps(self, flow: str, result: FlowResult) -> None:
+        records = result.path.as_list()
+        for index, record in enumerate(records):
+            stats = self.step_stats.setdefault(
+                (flow, str(record["step"])), {"entered": 0, "hangups": 0, "misses": 0}
+            )
+            stats["entered"] += 1
+            stats["misses"] += sum(
+                1 for i in record.get("inputs", []) if i.get("kind") in ("noinput", "nomatch")
+            )
+            if index == len(records) - 1 and result.outcome == "hung_up_by_caller":
+                stats["hangups"] += 1
 
     async def _record(self, call: Call, flow: Flow, result: FlowResult, port: SipCallPort) -> None:
         assert self.records is not None
@@ -186,6 +201,7 @@ class FlowApplication:
             result = await interpreter.run()
         finally:
             self.live.pop(call.call_id, None)
+        self._count_steps(flow.name, result)
         if self.on_finished is not None:
             self.on_finished(flow.name, result.outcome)
         if self.records is not None:

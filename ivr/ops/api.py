@@ -7,10 +7,13 @@ for the scraper and /openapi.json describes the rest.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +29,8 @@ from ivr.store.base import ACTIVE_STATES, CallbackState, StaleState, StoreError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+SNAPSHOT_SECONDS = 1.0
+AT_RISK_SECONDS = 300.0  # a callback this close to its promise with no agent on it gets a warning
 AGENT_ACTIONS = {
     "login": AgentEvent.LOGIN,
     "logout": AgentEvent.LOGOUT,
@@ -45,6 +50,8 @@ class Ops:
 def build_app(ops: Ops) -> web.Application:
     app = web.Application(middlewares=[_auth(ops.token)])
     app["ops"] = ops
+    app.router.add_get("/", supervisor_page)
+    app.router.add_get("/api/events", events)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/api/agents", agents)
@@ -64,6 +71,8 @@ def _auth(token: str) -> Any:
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/api/"):
             given = request.headers.get("Authorization", "")
+            if request.path == "/api/events" and "token" in request.query:
+                given = "Bearer " + request.query["token"]  # EventSource cannot set headers
             # Constant-time comparison: the token must not leak through response timing.
             if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
                 return web.json_response(
@@ -96,6 +105,56 @@ async def metrics(request: web.Request) -> web.Response:
         kept = sum(1 for r in connected if r.connected_at is not None and r.connected_at <= r.promised_by)
         m.callbacks_kept_ratio.set(kept / len(connected))
     return web.Response(body=generate_latest(m.registry), content_type="text/plain", charset="utf-8")
+
+
+PAGE = (Path(__file__).parent / "supervisor.html").read_text(encoding="utf-8")
+
+
+async def supervisor_page(request: web.Request) -> web.Response:
+    """The supervisor page: static, no build step; its data comes over /api/events."""
+    return web.Response(text=PAGE, content_type="text/html")
+
+
+async def snapshot(ops: Ops) -> dict[str, Any]:
+    now = time.time()
+    records = await ops.handoff.store_call(ops.handoff.store.list_callbacks, ACTIVE_STATES)
+    return {
+        "calls": [
+            {"caller": live.call.info.caller, "flow": live.flow, "step": live.step,
+             "seconds": round(now - live.call.started_at)}
+            for live in ops.flows.live.values()
+        ],
+        "queue": [
+            {"key": e.key, "kind": e.kind, "language": e.language, "waiting": round(now - e.entered_at)}
+            for e in ops.handoff.queue
+        ],
+        "agents": [_agent_json(a) for a in ops.handoff.pool],
+        "callbacks": [
+            {"number": r.number, "state": r.state.value, "promise": r.promise_text, "attempts": r.attempts,
+             "max_attempts": r.max_attempts, "overdue": r.promised_by < now,
+             "at_risk": r.promised_by - now < AT_RISK_SECONDS}
+            for r in records
+        ],
+        "steps": [
+            {"flow": flow, "step": step, "entered": s["entered"], "hangups": s["hangups"], "misses": s["misses"]}
+            for (flow, step), s in sorted(ops.flows.step_stats.items())
+        ],
+    }  # fmt: skip
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: a full snapshot each second (small, and a reconnect needs no replay)."""
+    ops = _ops(request)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    try:
+        while True:
+            data = json.dumps(await snapshot(ops), separators=(",", ":"))
+            await response.write(f"data: {data}\n\n".encode())
+            await asyncio.sleep(SNAPSHOT_SECONDS)
+    except ConnectionResetError:
+        pass  # the page was closed
+    return response
 
 
 async def openapi(request: web.Request) -> web.Response:
