@@ -120,8 +120,12 @@ async def snapshot(ops: Ops) -> dict[str, Any]:
     records = await ops.handoff.store_call(ops.handoff.store.list_callbacks, ACTIVE_STATES)
     return {
         "calls": [
-            {"caller": live.call.info.caller, "flow": live.flow, "step": live.step,
-             "seconds": round(now - live.call.started_at)}
+            {
+                "caller": live.call.info.caller,
+                "flow": live.flow,
+                "step": live.step,
+                "seconds": round(now - live.call.started_at),
+            }
             for live in ops.flows.live.values()
         ],
         "queue": [
@@ -130,16 +134,28 @@ async def snapshot(ops: Ops) -> dict[str, Any]:
         ],
         "agents": [_agent_json(a) for a in ops.handoff.pool],
         "callbacks": [
-            {"number": r.number, "state": r.state.value, "promise": r.promise_text, "attempts": r.attempts,
-             "max_attempts": r.max_attempts, "overdue": r.promised_by < now,
-             "at_risk": r.promised_by - now < AT_RISK_SECONDS}
+            {
+                "number": r.number,
+                "state": r.state.value,
+                "promise": r.promise_text,
+                "attempts": r.attempts,
+                "max_attempts": r.max_attempts,
+                "overdue": r.promised_by < now,
+                "at_risk": r.promised_by - now < AT_RISK_SECONDS,
+            }
             for r in records
         ],
         "steps": [
-            {"flow": flow, "step": step, "entered": s["entered"], "hangups": s["hangups"], "misses": s["misses"]}
+            {
+                "flow": flow,
+                "step": step,
+                "entered": s["entered"],
+                "hangups": s["hangups"],
+                "misses": s["misses"],
+            }
             for (flow, step), s in sorted(ops.flows.step_stats.items())
         ],
-    }  # fmt: skip
+    }
 
 
 async def events(request: web.Request) -> web.StreamResponse:
