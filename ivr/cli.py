@@ -297,7 +297,7 @@ async def _start_http(
     if len(token) < 16:
         raise SystemExit("ivr serve: --http-port needs an API token of at least 16 characters (--api-token)")
     metrics = Metrics()
-    flows.on_finished = lambda flow, outcome: metrics.calls.labels(flow, outcome).inc()  # type: ignore[attr-defined]
+    flows.on_finished = metrics.flow_finished  # type: ignore[attr-defined]
     handoff.on_connected = metrics.time_to_human.observe
     runner = await start_http(Ops(engine, handoff, flows, metrics, token), args.http_host, args.http_port)  # type: ignore[arg-type]
     get_logger().info("http api listening", host=args.http_host, port=args.http_port)

@@ -104,7 +104,7 @@ class FlowApplication:
         self.live: dict[str, LiveCall] = {}
         # Per (flow, step): entered, callers who hung up there, no-input/no-match; for supervisors.
         self.step_stats: dict[tuple[str, str], dict[str, int]] = {}
-        self.on_finished: Callable[[str, str], None] | None = None  # (flow, outcome), for metrics
+        self.on_finished: Callable[[str, FlowResult], None] | None = None  # (flow, result), for metrics
         self.models = models if models is not None else ModelRegistry()
         self._speech_models: dict[str, VoskModel | None] = {}
         # Vosk releases the GIL while decoding: one thread per core decodes for every call.
@@ -203,7 +203,7 @@ class FlowApplication:
             self.live.pop(call.call_id, None)
         self._count_steps(flow.name, result)
         if self.on_finished is not None:
-            self.on_finished(flow.name, result.outcome)
+            self.on_finished(flow.name, result)
         if self.records is not None:
             await self._record(call, flow, result, port)
         call.log.info(

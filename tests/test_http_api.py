@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from ivr.call.engine import Engine, EngineConfig
 from ivr.handoff.numbers import approve, policy_from_flow
 from ivr.store.base import Booking
 from ivr.store.sqlite import SqliteStore
@@ -42,6 +44,16 @@ def http(port: int, method: str, path: str, token: str | None = TOKEN) -> tuple[
         return status, json.loads(body)
     except json.JSONDecodeError:
         return status, body
+
+
+async def silent_call(uri: str) -> None:
+    engine = Engine(EngineConfig(port=0, user="silent", rtp_low=47000, rtp_high=47998))
+    await engine.start()
+    try:
+        call = await engine.dial(uri)
+        assert await call.wait_ended(30), "the IVR hangs up after no input"
+    finally:
+        await engine.stop(0.5)
 
 
 def test_api_auth_agents_calls_callbacks_and_metrics(tmp_path: Path) -> None:
@@ -92,6 +104,8 @@ def test_api_auth_agents_calls_callbacks_and_metrics(tmp_path: Path) -> None:
                 SIPP_DIR / "uac_ivr_hangs_up.xml", target, sets={"digits": f"{digits}#", "wait_ms": 800}
             )
             assert result.ok, result.describe()
+        # And one caller who stays silent: the digits step times out (no-input) and the IVR ends it.
+        asyncio.run(silent_call(f"sip:demo@{target}"))
         status, text = http(port, "GET", "/metrics", token=None)
         assert http(port, "GET", "/openapi.json")[1]["openapi"].startswith("3.")
     assert status == 200
@@ -111,6 +125,7 @@ def test_api_auth_agents_calls_callbacks_and_metrics(tmp_path: Path) -> None:
         by_outcome[record["outcome"]] = by_outcome.get(record["outcome"], 0) + 1
     for outcome, count in by_outcome.items():
         assert lines[f'ivr_calls_total{{flow="demo",outcome="{outcome}"}}'] == count
-    assert by_outcome.get("resolved") == 2
+    assert by_outcome.get("resolved") == 3
+    assert lines['ivr_no_match_total{kind="noinput",step="demo/digits"}'] == 1
     assert lines['ivr_callbacks{state="cancelled"}'] == 1
     assert lines['ivr_agents{state="available"}'] == 1

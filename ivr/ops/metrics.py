@@ -3,6 +3,8 @@ watches to know whether callers are served and promises kept."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -34,3 +36,11 @@ class Metrics:
         self.no_match = Counter(
             "ivr_no_match", "No-input and no-match events by step", ["step", "kind"], registry=r
         )
+
+    def flow_finished(self, flow: str, result: Any) -> None:
+        """Count the call's outcome and every no-input/no-match by the step it happened in."""
+        self.calls.labels(flow, result.outcome).inc()
+        for record in result.path.as_list():
+            for heard in record.get("inputs", []):
+                if heard.get("kind") in ("noinput", "nomatch"):
+                    self.no_match.labels(f"{flow}/{record['step']}", heard["kind"]).inc()
