@@ -21,6 +21,8 @@ from ivr.call.engine import Engine, EngineConfig
 from ivr.caller import speech_segments
 from ivr.media.prompts import tone
 from ivr.speech.prompts import PromptLibrary
+from ivr.store.base import Booking
+from ivr.store.sqlite import SqliteStore
 from tests.server import REPO, RunningServer, free_udp_port, ivr_server
 from tests.sipp_runner import SIPP_DIR, run_sipp, start_sipp
 
@@ -326,3 +328,64 @@ def test_a_waiting_caller_hears_position_and_wait_and_is_connected_when_an_agent
 
     run(scenario)
     assert len(agent.calls) == 2
+
+
+class Voicemail(Customer):
+    """First an answering machine (long greeting and a beep), then a person."""
+
+    async def answer(self, call: Call) -> None:
+        if self.calls:
+            await super().answer(call)
+            return
+        call.media.start_recording()
+        record: dict[str, object] = {"headers": dict(call.info.headers), "machine": True}
+        self.calls.append(record)
+        greeting = await self.library.text(
+            "Hello, you have reached the voicemail of Alex Miller. I cannot take your call right now. "
+            "Please leave your name and number after the tone and I will call you back."
+        )
+        try:
+            await call.play(greeting, interruptible=False)
+            await call.play(tone(1000, 500, 0.5), interruptible=False)
+            await call.wait_ended(10.0)
+        finally:
+            record["heard"] = call.media.stop_recording()
+            call.hangup("machine done")
+
+
+def test_an_answering_machine_gets_a_short_message_and_the_attempt_does_not_count_as_reached(
+    tmp_path: Path,
+) -> None:
+    agent = Agent("frank", talk=60.0)
+    customer = Voicemail()
+    customer_port = free_udp_port()
+    store = SqliteStore(tmp_path / "ivr.db")
+    now = time.time()
+    store.book(Booking(NUMBER, "en", now, now, now + 900, max_attempts=3), now)
+    store.close()
+
+    async def scenario() -> None:
+        port = await agent.start(60000)
+        customer.engine = Engine(
+            EngineConfig(port=customer_port, user="customer", rtp_low=62000, rtp_high=62998), customer.answer
+        )
+        await customer.engine.start()
+        extra = ("--customer-uri", f"sip:{{number}}@127.0.0.1:{customer_port}")
+        with serve(tmp_path, [("frank", f"sip:frank@127.0.0.1:{port}")], *extra) as server:  # type: ignore[attr-defined]
+            deadline = time.monotonic() + 60
+            attempts: list[object] = []
+            while time.monotonic() < deadline and len(attempts) < 2:
+                await asyncio.sleep(0.2)
+                attempts = [
+                    line["result"] for line in server.log_lines() if line.get("event") == "callback attempt"
+                ]
+            said = [str(line["text"]) for line in server.log_lines() if line.get("event") == "say"]
+        await customer.engine.stop(0.5)
+        assert agent.engine is not None
+        await agent.engine.stop(0.5)
+        assert attempts[:2] == ["machine", "answered"], attempts
+        assert any("returning your call" in text for text in said), "the machine got the short message"
+
+    run(scenario)
+    (done,) = callbacks(tmp_path / "ivr.db")
+    assert done["state"] == "connected" and done["attempts"] == "2/3"
