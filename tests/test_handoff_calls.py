@@ -98,6 +98,25 @@ async def when_said(server: RunningServer, fragment: str, seen: int = 0, timeout
     raise AssertionError(f"the IVR never said {fragment!r}; it said {said(server)[-5:]}")
 
 
+async def busy_line(server: RunningServer) -> tuple[Engine, Engine, Call, int]:
+    """A first caller takes the only agent; a second caller asks for a person and hears that all
+    agents are busy. Returns both callers' engines, the second call and the prompts seen so far."""
+    target = f"sip:support@127.0.0.1:{server.address[1]}"
+    first = Engine(EngineConfig(port=0, user="+4930111111", rtp_low=61000, rtp_high=61498))
+    second = Engine(EngineConfig(port=0, user=NUMBER, rtp_low=61500, rtp_high=61998))
+    await first.start()
+    await second.start()
+    one = await first.dial(target)
+    seen = await when_said(server, "To talk to a person")
+    one.send_dtmf("0")  # takes the only agent
+    await when_said(server, "Please hold", seen)
+    two = await second.dial(target)
+    seen = await when_said(server, "To talk to a person", seen)
+    two.send_dtmf("0")
+    seen = await when_said(server, "All our agents are busy", seen)
+    return first, second, two, seen
+
+
 def serve(tmp: Path, agents: list[tuple[str, str]], *extra: str) -> RunningServer:
     spec = tmp / "agents.yaml"
     spec.write_text(
@@ -224,19 +243,7 @@ def test_busy_agents_mean_a_callback_that_is_kept_agent_first_with_a_retry(tmp_p
         port = await agent.start(60000)
         extra = ("--customer-uri", f"sip:{{number}}@127.0.0.1:{customer_port}")
         with serve(tmp_path, [("carol", f"sip:carol@127.0.0.1:{port}")], *extra) as server:  # type: ignore[attr-defined]
-            target = f"sip:support@127.0.0.1:{server.address[1]}"
-            first = Engine(EngineConfig(port=0, user="+4930111111", rtp_low=61000, rtp_high=61498))
-            second = Engine(EngineConfig(port=0, user=NUMBER, rtp_low=61500, rtp_high=61998))
-            await first.start()
-            await second.start()
-            one = await first.dial(target)
-            seen = await when_said(server, "To talk to a person")
-            one.send_dtmf("0")  # takes the only agent
-            await when_said(server, "Please hold", seen)
-            two = await second.dial(target)
-            seen = await when_said(server, "To talk to a person", seen)
-            two.send_dtmf("0")
-            seen = await when_said(server, "All our agents are busy", seen)
+            first, second, two, seen = await busy_line(server)
             two.send_dtmf("2")  # call me back
             seen = await when_said(server, "We will call you back at", seen)
             two.send_dtmf("1")  # that number is right
@@ -296,19 +303,7 @@ def test_a_waiting_caller_hears_position_and_wait_and_is_connected_when_an_agent
         port = await agent.start(60000)
         extra = ("--announce-every", "3", "--wait-limit", "1")
         with serve(tmp_path, [("erin", f"sip:erin@127.0.0.1:{port}")], *extra) as server:  # type: ignore[attr-defined]
-            target = f"sip:support@127.0.0.1:{server.address[1]}"
-            first = Engine(EngineConfig(port=0, user="+4930111111", rtp_low=61000, rtp_high=61498))
-            second = Engine(EngineConfig(port=0, user=NUMBER, rtp_low=61500, rtp_high=61998))
-            await first.start()
-            await second.start()
-            one = await first.dial(target)
-            seen = await when_said(server, "To talk to a person")
-            one.send_dtmf("0")  # takes the only agent for 25 s
-            await when_said(server, "Please hold", seen)
-            two = await second.dial(target)
-            seen = await when_said(server, "To talk to a person", seen)
-            two.send_dtmf("0")
-            seen = await when_said(server, "All our agents are busy", seen)
+            first, second, two, seen = await busy_line(server)
             two.send_dtmf("1")  # wait
             seen = await when_said(server, "Thank you for waiting", seen)
             # Above the wait limit, the repeated announcement offers the callback again.
