@@ -113,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=int, default=0, help="HTTP API and /metrics port (0: off)")
     serve.add_argument("--http-host", default="127.0.0.1", help="address of the HTTP API")
     serve.add_argument("--api-token", default=None, help="bearer token for /api (or IVR_API_TOKEN)")
+    serve.add_argument(
+        "--redact-numbers",
+        action="store_true",
+        help="mask phone numbers in the logs (call records keep them)",
+    )
     serve.add_argument("--keypad-only", action="store_true", help="no speech recognition")
     serve.add_argument(
         "--no-dither",
@@ -171,7 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(getattr(args, "log_level", "warning"), getattr(args, "log_format", "console"))
+    configure_logging(
+        getattr(args, "log_level", "warning"),
+        getattr(args, "log_format", "console"),
+        redact=getattr(args, "redact_numbers", False),
+    )
     if hasattr(args, "handler"):
         return int(args.handler(args))
     if args.command == "serve":

@@ -46,3 +46,17 @@ def test_console_format_and_level_filter(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "hidden" not in result.stderr
     assert "shown" in result.stderr and "call_id=abc" in result.stderr and "step=menu" in result.stderr
+
+
+def test_phone_numbers_can_be_masked_in_the_logs() -> None:
+    script = (
+        "from ivr.logs import configure_logging, get_logger\n"
+        "configure_logging('info', 'json', redact=True)\n"
+        "log = get_logger(call_id='4930123456a@h')\n"
+        "log.info('call up', caller='+4930123456', text='call 030 1234567 now')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    record = json.loads(result.stderr)
+    assert record["caller"] == "+49******56"
+    assert "1234567" not in record["text"] and record["text"].startswith("call 03")
+    assert record["call_id"] == "4930123456a@h"  # call ids stay as they are: logs must stay greppable
