@@ -96,6 +96,12 @@ def test_api_auth_agents_calls_callbacks_and_metrics(tmp_path: Path) -> None:
         # Callbacks: listed with their promise, cancelled once, refused the second time.
         status, listed = http(port, "GET", "/api/callbacks")
         assert status == 200 and listed[0]["number"] == number
+        cb = listed[0]["id"]
+        later = time.time() + 7200
+        assert http(port, "POST", f"/api/callbacks/{cb}/reschedule?start={later}&by={later - 60}")[0] == 409
+        assert http(port, "POST", f"/api/callbacks/{cb}/reschedule")[0] == 400
+        assert http(port, "POST", f"/api/callbacks/{cb}/reschedule?start={later}&by={later + 1800}")[0] == 200
+        assert http(port, "GET", "/api/callbacks")[1][0]["promised_by"] == later + 1800
         assert http(port, "POST", f"/api/callbacks/{listed[0]['id']}/cancel")[1]["state"] == "cancelled"
         assert http(port, "POST", f"/api/callbacks/{listed[0]['id']}/cancel")[0] == 409
         # A few calls that finish the demo flow: the metrics agree with the call records.

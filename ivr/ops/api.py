@@ -325,13 +325,20 @@ async def callbacks(request: web.Request) -> web.Response:
 async def callback_action(request: web.Request) -> web.Response:
     ops = _ops(request)
     store = ops.handoff.store
+    name = request.match_info["action"]
     actions = {"cancel": store.cancel, "retry": store.operator_retry}
-    action = actions.get(request.match_info["action"])
-    if action is None:
-        return web.json_response({"error": "actions are cancel, retry"}, status=404)
+    if name not in (*actions, "reschedule"):
+        return web.json_response({"error": "actions are cancel, retry, reschedule"}, status=404)
     try:
         callback_id = int(request.match_info["id"])
-        record = await ops.handoff.store_call(action, callback_id, time.time())
+        if name == "reschedule":
+            # ?start=<unix seconds>&by=<unix seconds>: the new window and what is now promised.
+            start, by = float(request.query["start"]), float(request.query["by"])
+            record = await ops.handoff.store_call(store.reschedule, callback_id, start, by, time.time())
+        else:
+            record = await ops.handoff.store_call(actions[name], callback_id, time.time())
+    except KeyError:
+        return web.json_response({"error": "reschedule needs ?start=...&by=... (unix seconds)"}, status=400)
     except ValueError:
         return web.json_response({"error": "callback ids are numbers"}, status=400)
     except (StaleState, StoreError) as error:

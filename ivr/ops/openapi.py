@@ -50,7 +50,9 @@ OPENAPI: dict[str, Any] = {
         "/api/callbacks": {"get": _op("Callbacks with promise and risk", "the callbacks")},
         "/api/callbacks/{id}/{action}": {
             "post": _op(
-                "Cancel or retry a callback (action: cancel, retry)", "the new state", ("id", "action")
+                "Cancel, retry or reschedule a callback (action: cancel, retry, reschedule?start=&by=)",
+                "the new state",
+                ("id", "action"),
             )
         },
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},

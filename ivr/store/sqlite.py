@@ -431,6 +431,28 @@ class SqliteStore:
             },
         )
 
+    def reschedule(
+        self, callback_id: int, window_start: float, promised_by: float, now: float, detail: str = "operator"
+    ) -> CallbackRecord:
+        """Move a pending callback to a new window (and promise); only while nobody dials it."""
+        if promised_by <= window_start:
+            raise StoreError(f"callback {callback_id}: the promise must end after the window starts")
+        rec = self.get(callback_id)
+        if rec is None:
+            raise StaleState(f"callback {callback_id} does not exist")
+        return self.transition(
+            callback_id,
+            "reschedule",
+            now,
+            expect_version=rec.version,
+            detail=detail,
+            changes={
+                "window_start": window_start,
+                "promised_by": promised_by,
+                "next_attempt_at": window_start,
+            },
+        )
+
     def events(self, callback_id: int) -> list[CallbackEvent]:
         rows = self._read("SELECT * FROM callback_events WHERE callback_id=? ORDER BY id", (callback_id,))
         return [
