@@ -266,6 +266,7 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     application = FlowApplication(
         registry, args.flow, prompts, speech=not args.keypad_only, models=models,
         transfer=handoff.transfer, callback=handoff.offer_callback, records=handoff.record_call,
+        waits=lambda call_id: handoff.waits.pop(call_id, None),
     )  # fmt: skip
     await application.prepare()
     engine = Engine(config, application)
@@ -308,6 +309,7 @@ async def _start_http(
     metrics = Metrics()
     flows.on_finished = metrics.flow_finished  # type: ignore[attr-defined]
     handoff.on_connected = metrics.time_to_human.observe
+    handoff.on_waited = metrics.waited
     runner = await start_http(Ops(engine, handoff, flows, metrics, token), args.http_host, args.http_port)  # type: ignore[arg-type]
     get_logger().info("http api listening", host=args.http_host, port=args.http_port)
     return runner

@@ -92,6 +92,7 @@ class FlowApplication:
         speech: bool = True,
         models: ModelRegistry | None = None,
         records: Callable[[CallRecord], Awaitable[None]] | None = None,
+        waits: Callable[[str], tuple[float, float | None] | None] | None = None,
     ) -> None:
         self.registry = registry
         self.default_flow = default_flow
@@ -101,6 +102,7 @@ class FlowApplication:
         self.callback = callback
         self.speech = speech
         self.records = records  # where each call's detail record goes (the store)
+        self.waits = waits  # call id -> (announced wait, actual wait): honest estimates are checked
         self.live: dict[str, LiveCall] = {}
         # Per (flow, step): entered, callers who hung up there, no-input/no-match; for supervisors.
         self.step_stats: dict[tuple[str, str], dict[str, int]] = {}
@@ -149,6 +151,7 @@ class FlowApplication:
 
     async def _record(self, call: Call, flow: Flow, result: FlowResult, port: SipCallPort) -> None:
         assert self.records is not None
+        waited = self.waits(call.call_id) if self.waits is not None else None
         record = CallRecord(
             call_id=call.call_id,
             started_at=call.started_at,
@@ -161,6 +164,8 @@ class FlowApplication:
             inputs=result.path.as_list(),
             handoff=port.handoff,
             outcome=result.outcome,
+            announced_wait=waited[0] if waited else None,
+            actual_wait=waited[1] if waited else None,
         )
         try:
             await self.records(record)

@@ -323,6 +323,16 @@ def test_a_waiting_caller_hears_position_and_wait_and_is_connected_when_an_agent
 
     run(scenario)
     assert len(agent.calls) == 2
+    cdr = subprocess.run(
+        [sys.executable, "-m", "ivr", "cdr", "--db", str(tmp_path / "ivr.db"), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    (waited,) = [row for row in json.loads(cdr.stdout) if row["caller"] == NUMBER]
+    # The call record keeps what the caller was told and what really happened.
+    assert waited["announced_wait"] > 0 and 5 < waited["actual_wait"] < 40
 
 
 class Voicemail(Customer):

@@ -128,6 +128,9 @@ class Handoff:
         self._busy: set[int] = set()  # callbacks being served by this process
         self.served_callbacks = 0
         self.on_connected: Callable[[float], None] | None = None  # seconds to a human, for metrics
+        self.on_waited: Callable[[float, float], None] | None = None  # (announced, actual wait)
+        # call id -> (announced wait, actual wait or None); taken by the call record at the end.
+        self.waits: dict[str, tuple[float, float | None]] = {}
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -222,6 +225,12 @@ class Handoff:
             call.log.info("connecting to agent", agent=agent.id, wait=round(time.time() - call.started_at, 1))
             if self.on_connected is not None:
                 self.on_connected(time.time() - call.started_at)
+            announced = self.waits.get(call.call_id)
+            if announced is not None:
+                actual = time.time() - self._entered.get(call.call_id, time.time())
+                self.waits[call.call_id] = (announced[0], actual)
+                if self.on_waited is not None:
+                    self.on_waited(announced[0], actual)
             result = await connect_calls(call, agent_call, whisper=whisper, hold=hold)
             self._record_hangup(agent, request.skill)
             self.queue.leave(call.call_id)
@@ -236,6 +245,8 @@ class Handoff:
         self.queue.join(call.call_id, now, language, skill)
         self._entered[call.call_id] = now
         estimate = self._estimate(language, skill, self.queue.ahead(call.call_id, now))
+        # What the caller was told, kept to compare with what happened (call record, metrics).
+        self.waits[call.call_id] = (estimate.seconds, None)
         choice = await self._ask_key(
             call, "all_busy", language, ahead=estimate.ahead, wait=estimate.speak(language)
         )

@@ -33,6 +33,16 @@ class Metrics:
             "Share of connected callbacks connected within their promise",
             registry=r,
         )
+        buckets = (15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+        self.wait_announced = Histogram(
+            "ivr_wait_announced_seconds",
+            "Waits announced to callers who then waited",
+            buckets=buckets,
+            registry=r,
+        )
+        self.wait_actual = Histogram(
+            "ivr_wait_actual_seconds", "Actual waits of the same callers", buckets=buckets, registry=r
+        )
         self.no_match = Counter(
             "ivr_no_match", "No-input and no-match events by step", ["step", "kind"], registry=r
         )
@@ -44,3 +54,7 @@ class Metrics:
             for heard in record.get("inputs", []):
                 if heard.get("kind") in ("noinput", "nomatch"):
                     self.no_match.labels(f"{flow}/{record['step']}", heard["kind"]).inc()
+
+    def waited(self, announced: float, actual: float) -> None:
+        self.wait_announced.observe(announced)
+        self.wait_actual.observe(actual)
