@@ -7,7 +7,7 @@ setup time INVITE->200, spacing of the IVR's RTP as received, time from the keys
 of the reply, and the server's CPU and memory per call (from /proc). A level passes when every
 call was answered, RTP p99 spacing < 25 ms and reply p95 < 300 ms.
 
-    python -m bench.capacity --levels 50 100 200 400 600 [--workers 2] [--markdown]
+    python -m bench.capacity --levels 50 100 200 400 600 [--workers 2] [--append BENCHMARKS.md] [--plot f.png]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import os
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -77,6 +78,56 @@ def run_level(
     return figures
 
 
+def markdown(rows: list[dict[str, float]], args: argparse.Namespace) -> str:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"date {time.strftime('%Y-%m-%d')}; commit {commit}; workers {args.workers}",
+        "",
+        "| calls | answered | setup p50/p99 ms | RTP spacing p50/p99/max ms | reply p50/p95 ms "
+        "| server CPU (share of a core) | CPU ms per call-second | RSS MB | pass |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['level']:.0f} | {r['answered']:.0f} "
+            f"| {r['setup_p50_ms']:.1f} / {r['setup_p99_ms']:.1f} "
+            f"| {r['spacing_p50_ms']:.1f} / {r['spacing_p99_ms']:.1f} / {r['spacing_max_ms']:.1f} "
+            f"| {r['reply_p50_ms']:.1f} / {r['reply_p95_ms']:.1f} | {r['cpu_core_share']:.2f} "
+            f"| {r['cpu_ms_per_call_second']:.2f} | {r['rss_mb']:.0f} "
+            f"| {'yes' if r['passed'] else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, float]], path: Path, workers: int) -> None:
+    """Latency and spacing against concurrency, with the pass lines, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render straight to the file
+    import matplotlib.pyplot as plt
+
+    levels = [r["level"] for r in rows]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    top.plot(levels, [r["spacing_p50_ms"] for r in rows], "o-", label="RTP spacing p50")
+    top.plot(levels, [r["spacing_p99_ms"] for r in rows], "o-", label="RTP spacing p99")
+    top.axhline(25, color="red", linestyle="--", linewidth=1, label="p99 limit 25 ms")
+    top.set_ylabel("ms")
+    top.set_title(f"Keypad calls, {workers} worker(s): what callers receive")
+    top.legend()
+    bottom.plot(levels, [r["setup_p99_ms"] for r in rows], "o-", label="setup p99 (INVITE to 200)")
+    bottom.plot(levels, [r["reply_p95_ms"] for r in rows], "o-", label="reply p95 (key to first RTP)")
+    bottom.axhline(300, color="red", linestyle="--", linewidth=1, label="reply limit 300 ms")
+    bottom.set_xlabel("concurrent calls")
+    bottom.set_ylabel("ms")
+    bottom.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -85,7 +136,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="new calls per second")
     parser.add_argument("--hold", type=float, default=8.0, help="seconds each call lasts")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--markdown", action="store_true", help="print a table for BENCHMARKS.md")
+    parser.add_argument("--append", type=Path, default=None, help="append the table to this file")
+    parser.add_argument("--plot", type=Path, default=None, help="write a PNG of latency and spacing")
     args = parser.parse_args()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"ivr-capacity-{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -98,28 +150,19 @@ def main() -> int:
             rows.append(row)
             print({k: round(v, 3) for k, v in row.items()}, flush=True)
             time.sleep(2.0)
-    if args.markdown:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-        print(
-            f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-            f"date {time.strftime('%Y-%m-%d')}; commit {commit}; workers {args.workers}\n"
-        )
-        print(
-            "| calls | answered | setup p50/p99 ms | RTP spacing p50/p99/max ms | reply p50/p95 ms "
-            "| server CPU (share of a core) | CPU ms per call-second | RSS MB | pass |"
-        )
-        print("|---|---|---|---|---|---|---|---|---|")
-        for r in rows:
-            print(
-                f"| {r['level']:.0f} | {r['answered']:.0f} "
-                f"| {r['setup_p50_ms']:.1f} / {r['setup_p99_ms']:.1f} "
-                f"| {r['spacing_p50_ms']:.1f} / {r['spacing_p99_ms']:.1f} / {r['spacing_max_ms']:.1f} "
-                f"| {r['reply_p50_ms']:.1f} / {r['reply_p95_ms']:.1f} | {r['cpu_core_share']:.2f} "
-                f"| {r['cpu_ms_per_call_second']:.2f} | {r['rss_mb']:.0f} "
-                f"| {'yes' if r['passed'] else 'no'} |"
+    table = markdown(rows, args)
+    capacity = max((r["level"] for r in rows if r["passed"]), default=0)
+    print(table)
+    print(f"capacity: {capacity:.0f} concurrent keypad calls (0 failed, RTP p99 < 25 ms, reply p95 < 300 ms)")
+    if args.append is not None:
+        with open(args.append, "a", encoding="utf-8") as out:
+            out.write(
+                f"\n### Keypad capacity, {args.workers} worker(s), {time.strftime('%Y-%m-%d %H:%M')}\n\n"
             )
+            out.write(f"Command: `python -m bench.capacity {' '.join(sys.argv[1:])}`\n\n{table}\n")
+            out.write(f"\nCapacity found: {capacity:.0f} concurrent calls.\n")
+    if args.plot is not None:
+        plot(rows, args.plot, args.workers)
     return 0
 
 
