@@ -135,7 +135,7 @@ class SpeechListener:
         executor: Executor | None = None,
         on_speech_start: Callable[[], None] | None = None,
         on_partial: Callable[[str], None] | None = None,
-        pre_roll_ms: int = 300,
+        pre_roll_ms: int = 600,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.model = model
@@ -144,6 +144,8 @@ class SpeechListener:
         self.executor = executor if executor is not None else decode_pool()
         self.on_speech_start = on_speech_start
         self.on_partial = on_partial
+        # Pre-roll: when speech cuts a prompt, the words began before this listener's turn; on a
+        # busy server the turn can start a few hundred ms later, so keep enough to cover that.
         self._ring: deque[Int16Array] = deque(maxlen=max(1, pre_roll_ms // 20))
         self._loop = asyncio.get_running_loop()
         self._clock = clock if clock is not None else self._loop.time
