@@ -308,6 +308,7 @@ async def _start_http(
         raise SystemExit("ivr serve: --http-port needs an API token of at least 16 characters (--api-token)")
     metrics = Metrics()
     flows.on_finished = metrics.flow_finished  # type: ignore[attr-defined]
+    flows.on_speech = metrics.speech_heard  # type: ignore[attr-defined]
     handoff.on_connected = metrics.time_to_human.observe
     handoff.on_waited = metrics.waited
     runner = await start_http(Ops(engine, handoff, flows, metrics, token), args.http_host, args.http_port)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from ivr.flow.interpreter import FlowResult, Interpreter
 from ivr.flow.model import Flow, Prompt
 from ivr.flow.reload import FlowRegistry
 from ivr.logs import get_logger
+from ivr.speech.listener import SpeechResult
 from ivr.speech.models import ModelRegistry, VoskModel, resolve_or_warn
 from ivr.speech.prompts import PromptLibrary
 from ivr.speech.wording import keypad_only
@@ -107,6 +108,8 @@ class FlowApplication:
         # Per (flow, step): entered, callers who hung up there, no-input/no-match; for supervisors.
         self.step_stats: dict[tuple[str, str], dict[str, int]] = {}
         self.on_finished: Callable[[str, FlowResult], None] | None = None  # (flow, result), for metrics
+        # (flow/step, recognition result): ASR latency and outcome per step, for metrics
+        self.on_speech: Callable[[str, SpeechResult], None] | None = None
         self.models = models if models is not None else ModelRegistry()
         self._speech_models: dict[str, VoskModel | None] = {}
         # Vosk releases the GIL while decoding: one thread per core decodes for every call.
@@ -135,6 +138,11 @@ class FlowApplication:
             model = await loop.run_in_executor(None, self.models.get, info) if info is not None else None
             self._speech_models[language] = model
         return self._speech_models[language]
+
+    def _speech_heard(self, flow: str, call_id: str, result: SpeechResult) -> None:
+        live = self.live.get(call_id)
+        if self.on_speech is not None:
+            self.on_speech(f"{flow}/{live.step if live else ''}", result)
 
     def _count_steps(self, flow: str, result: FlowResult) -> None:
         records = result.path.as_list()
@@ -188,6 +196,7 @@ class FlowApplication:
             callback=self.callback,
             narrate=self.narrate,
             speech_model=await self.speech_model(flow.settings.language),
+            on_speech=lambda result: self._speech_heard(flow.name, call.call_id, result),
             executor=self.decoders,
         )
         narrate = self.narrate

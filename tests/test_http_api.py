@@ -133,5 +133,6 @@ def test_api_auth_agents_calls_callbacks_and_metrics(tmp_path: Path) -> None:
         assert lines[f'ivr_calls_total{{flow="demo",outcome="{outcome}"}}'] == count
     assert by_outcome.get("resolved") == 3
     assert lines['ivr_no_match_total{kind="noinput",step="demo/digits"}'] == 1
+    assert lines["ivr_self_service_containment_ratio"] == by_outcome["resolved"] / len(records)
     assert lines['ivr_callbacks{state="cancelled"}'] == 1
     assert lines['ivr_agents{state="available"}'] == 1

@@ -14,14 +14,27 @@ from ivr.call.engine import Engine, EngineConfig
 from ivr.caller import Action, CallReport, place_call, write_wav
 from ivr.speech.prompts import PromptLibrary
 from tests.server import REPO, RunningServer, ivr_server
+from tests.test_http_api import TOKEN, free_tcp_port, http
 
 FLOWS = REPO / "tests" / "flows" / "korean"
+HTTP_PORT = free_tcp_port()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     tmp = tmp_path_factory.mktemp("speech")
-    with ivr_server(tmp, "--flows", str(FLOWS), "--flow", "menu", "--no-dither", rtp_base=50000) as running:
+    args = (
+        "--flows",
+        str(FLOWS),
+        "--flow",
+        "menu",
+        "--no-dither",
+        "--http-port",
+        str(HTTP_PORT),
+        "--api-token",
+        TOKEN,
+    )
+    with ivr_server(tmp, *args, rtp_base=50000) as running:
         yield running
 
 
@@ -77,3 +90,16 @@ def test_silence_is_no_input_and_noise_is_no_match(server: RunningServer, tmp_pa
     assert record["steps"] == ["menu", "goodbye"]
     kinds = [line["event"] for line in lines if line.get("event") in ("noinput", "nomatch")]
     assert kinds[-2:] == ["noinput", "nomatch"]
+
+
+def test_recognition_latency_and_results_are_measured_per_step(server: RunningServer, tmp_path: Path) -> None:
+    call(server, [Action(9.5, "say", "예약")], tmp_path)
+    status, text = http(HTTP_PORT, "GET", "/metrics", token=None)
+    assert status == 200
+    lines = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line[:1] not in ("#", "")
+    }
+    assert lines['ivr_asr_results_total{kind="speech",step="menu/menu"}'] >= 1
+    assert lines['ivr_asr_latency_seconds_count{step="menu/menu"}'] >= 1

@@ -60,6 +60,7 @@ class SipCallPort:
         transfer: TransferHandler = _no_agents,
         callback: CallbackHandler = _no_callbacks,
         narrate: Callable[[str], None] | None = None,
+        on_speech: Callable[[SpeechResult], None] | None = None,
         speech_model: VoskModel | None = None,
         executor: Executor | None = None,
     ) -> None:
@@ -70,6 +71,7 @@ class SipCallPort:
         self._transfer = transfer
         self._callback = callback
         self._narrate = narrate
+        self._on_speech = on_speech  # every recognition result, for metrics
         self.spoken: list[str] = []
         self.handoff: str | None = None  # for the call record: "agent:<name>", "callback:<number>"
         self.listening = False  # the caller's turn: what the API shows (and `ivr test --sip` waits for)
@@ -186,6 +188,8 @@ class SipCallPort:
             self._hear(False)
 
     def _heard(self, result: SpeechResult) -> Heard:
+        if self._on_speech is not None:
+            self._on_speech(result)
         self.call.log.info(
             "heard speech", kind=result.kind, text=result.text, confidence=round(result.confidence, 3),
             latency_ms=result.latency_ms,

@@ -43,6 +43,23 @@ class Metrics:
         self.wait_actual = Histogram(
             "ivr_wait_actual_seconds", "Actual waits of the same callers", buckets=buckets, registry=r
         )
+        self.asr_latency = Histogram(
+            "ivr_asr_latency_seconds",
+            "From the end of the caller's speech to the recognition result, by step",
+            ["step"],
+            buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0),
+            registry=r,
+        )
+        self.asr_results = Counter(
+            "ivr_asr_results", "Recognition results by step and kind", ["step", "kind"], registry=r
+        )
+        self.containment = Gauge(
+            "ivr_self_service_containment_ratio",
+            "Share of finished calls resolved without a person",
+            registry=r,
+        )
+        self._finished = 0
+        self._resolved = 0
         self.no_match = Counter(
             "ivr_no_match", "No-input and no-match events by step", ["step", "kind"], registry=r
         )
@@ -50,6 +67,9 @@ class Metrics:
     def flow_finished(self, flow: str, result: Any) -> None:
         """Count the call's outcome and every no-input/no-match by the step it happened in."""
         self.calls.labels(flow, result.outcome).inc()
+        self._finished += 1
+        self._resolved += result.outcome == "resolved"
+        self.containment.set(self._resolved / self._finished)
         for record in result.path.as_list():
             for heard in record.get("inputs", []):
                 if heard.get("kind") in ("noinput", "nomatch"):
@@ -58,3 +78,8 @@ class Metrics:
     def waited(self, announced: float, actual: float) -> None:
         self.wait_announced.observe(announced)
         self.wait_actual.observe(actual)
+
+    def speech_heard(self, step: str, result: Any) -> None:
+        self.asr_results.labels(step, result.kind).inc()
+        if result.latency_ms is not None:
+            self.asr_latency.labels(step).observe(result.latency_ms / 1000.0)
