@@ -412,10 +412,14 @@ class SqliteStore:
             callback_id, "cancel", now, detail=detail, changes={"last_outcome": "cancelled"}
         )
 
-    def operator_retry(self, callback_id: int, now: float, detail: str = "operator") -> CallbackRecord:
+    def _existing(self, callback_id: int) -> CallbackRecord:
         rec = self.get(callback_id)
         if rec is None:
             raise StaleState(f"callback {callback_id} does not exist")
+        return rec
+
+    def operator_retry(self, callback_id: int, now: float, detail: str = "operator") -> CallbackRecord:
+        rec = self._existing(callback_id)
         # A retry grants at least one more attempt, now. Attempt numbers only ever grow, so a
         # retried callback never re-uses the number of an attempt that may have been dialed.
         return self.transition(
@@ -437,9 +441,7 @@ class SqliteStore:
         """Move a pending callback to a new window (and promise); only while nobody dials it."""
         if promised_by <= window_start:
             raise StoreError(f"callback {callback_id}: the promise must end after the window starts")
-        rec = self.get(callback_id)
-        if rec is None:
-            raise StaleState(f"callback {callback_id} does not exist")
+        rec = self._existing(callback_id)
         return self.transition(
             callback_id,
             "reschedule",
