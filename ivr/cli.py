@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-host", default="127.0.0.1", help="address of the HTTP API")
     serve.add_argument("--api-token", default=None, help="bearer token for /api (or IVR_API_TOKEN)")
     serve.add_argument(
+        "--inband-dtmf",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="detect keys as tones in the audio: auto = only where RFC 4733 events were not negotiated",
+    )
+    serve.add_argument(
         "--redact-numbers",
         action="store_true",
         help="mask phone numbers in the logs (call records keep them)",
@@ -258,6 +264,7 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
         host=args.host, port=args.port, tcp=args.tcp, advertised_host=args.advertise,
         rtp_low=low, rtp_high=high, max_calls=args.max_calls, workers=workers,
         source_rate=args.source_rate or None, source_burst=args.source_burst,
+        inband_dtmf=args.inband_dtmf,
     )  # fmt: skip
     models = ModelRegistry(zero_dither=args.no_dither)
     handoff = _handoff(args, prompts)
