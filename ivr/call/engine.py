@@ -23,7 +23,16 @@ from ivr.net.workers import Forwarder, WorkerSet
 from ivr.sip import events as ev
 from ivr.sip.message import SipParseError, SipRequest
 from ivr.sip.ratelimit import RateLimiter
-from ivr.sip.sdp import Codec, Negotiated, audio_media, build_answer, build_sdp, negotiate, parse_sdp
+from ivr.sip.sdp import (
+    Codec,
+    Negotiated,
+    SessionDescription,
+    audio_media,
+    build_answer,
+    build_sdp,
+    negotiate,
+    parse_sdp,
+)
 from ivr.sip.uri import parse_name_addr
 from ivr.sip.useragent import UserAgent, UserAgentConfig
 
@@ -224,7 +233,7 @@ class Engine:
         except DialFailed:
             self._release(leg)
             raise
-        negotiated = self._negotiate(answer)
+        negotiated = self._negotiate(self._parse_offer(answer))
         if negotiated is None:
             self._act(lambda now: self.endpoint.ua.hangup(call_id, now))
             self._release(leg)
@@ -303,7 +312,7 @@ class Engine:
             self._act(lambda now: ua.reject(call_id, 503, now, "Service Unavailable"))
             return
         offer = self._parse_offer(event.offer_sdp)
-        negotiated = self._negotiate(event.offer_sdp) if offer is not None else None
+        negotiated = self._negotiate(offer)
         if event.offer_sdp is not None and negotiated is None:
             self._act(lambda now: ua.reject(call_id, 488, now, "Not Acceptable Here"))
             return
@@ -362,7 +371,7 @@ class Engine:
         leg = self._legs.get(event.call_id)
         ua = self.endpoint.ua
         offer = self._parse_offer(event.offer_sdp)
-        negotiated = self._negotiate(event.offer_sdp) if offer is not None else None
+        negotiated = self._negotiate(offer)
         if leg is None or offer is None or negotiated is None:
             # RFC 3261 §14.2: a declined re-INVITE leaves the session as it was.
             self._act(lambda now: ua.answer_reinvite(event.call_id, None, now))
@@ -395,7 +404,7 @@ class Engine:
         return await self._ports.open()
 
     @staticmethod
-    def _parse_offer(sdp: bytes | None):  # type: ignore[no-untyped-def]
+    def _parse_offer(sdp: bytes | None) -> SessionDescription | None:
         if not sdp:
             return None
         try:
@@ -403,8 +412,7 @@ class Engine:
         except SipParseError:
             return None
 
-    def _negotiate(self, sdp: bytes | None) -> Negotiated | None:
-        parsed = self._parse_offer(sdp)
+    def _negotiate(self, parsed: SessionDescription | None) -> Negotiated | None:
         if parsed is None:
             return None
         media = audio_media(parsed)
