@@ -117,9 +117,12 @@ class Call:
         self._check_active()
         self.media.send_dtmf(digits, duration_ms)
 
-    def flush_keys(self) -> None:
+    def flush_keys(self) -> list[KeyPress]:
+        """Take every key pressed so far out of the queue (type-ahead the caller did not mean)."""
+        keys = []
         while not self.keys.empty():
-            self.keys.get_nowait()
+            keys.append(self.keys.get_nowait())
+        return keys
 
     def hangup(self, reason: str = "local hangup") -> None:
         if self.ended.is_set():

@@ -261,7 +261,7 @@ class Handoff:
                 if outcome is not None:
                     return outcome
                 tried.clear()  # everyone missed once: try them all again while the caller waits
-            if any(key.digit == "2" for key in _drain(call)):
+            if any(key.digit == "2" for key in call.flush_keys()):
                 return TransferOutcome("no_agent", detail="caller chose a callback")
             if time.monotonic() >= next_announcement:
                 estimate = self._estimate(language, skill, self.queue.ahead(call.call_id, now))
@@ -495,13 +495,6 @@ class Handoff:
             return final.verdict if final is not None else "unknown"
         finally:
             call.media.on_audio = None
-
-
-def _drain(call: Call) -> list[Any]:
-    keys = []
-    while not call.keys.empty():
-        keys.append(call.keys.get_nowait())
-    return keys
 
 
 def _spell(number: str) -> str:
