@@ -196,7 +196,7 @@ class Builder:
             )
             callback = m.CallbackPolicy(
                 attempts=int(c.get("attempts", 3)),
-                spacing=self.duration(c.get("spacing"), (*cp, "spacing"), 600.0),
+                spacing=self.duration(c["spacing"], (*cp, "spacing"), 0.0) if "spacing" in c else None,
                 numbers=numbers,
                 windows=tuple(c.get("windows", ())),
                 at=self.doc.mark(cp),

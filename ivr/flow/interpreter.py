@@ -496,7 +496,7 @@ class Interpreter:
             number=number,
             language=self.language,
             attempts=policy.attempts if policy else 3,
-            spacing=policy.spacing if policy else 600.0,
+            spacing=policy.spacing if policy else None,
             allowed_numbers=policy.numbers if policy else (),
             windows=policy.windows if policy else (),
             context=self.context(),

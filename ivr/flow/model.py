@@ -109,7 +109,7 @@ class HumanPath:
 @dataclass(frozen=True)
 class CallbackPolicy:
     attempts: int
-    spacing: float  # seconds between attempts
+    spacing: float | None  # seconds between attempts; None: the server's default
     numbers: tuple[str, ...]  # regexes an accepted callback number must match (E.164)
     windows: tuple[str, ...]  # e.g. "mon-fri 08:00-20:00"; empty = the business hours
     at: Mark = field(compare=False)

@@ -89,7 +89,7 @@ class CallbackRequest:
     number: str
     language: str
     attempts: int
-    spacing: float  # seconds between attempts
+    spacing: float | None  # seconds between attempts; None: the server's default
     allowed_numbers: tuple[str, ...]  # regexes
     windows: tuple[str, ...]
     context: Mapping[str, Value] = field(default_factory=dict)

@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ivr.flow.model import CallbackPolicy
 from ivr.handoff.agents import AgentPool, AgentState
 from ivr.handoff.numbers import NumberPolicy, NumberRejected, approve
 from ivr.handoff.promise import HoursLike, NoOpenTime, is_open, next_open
@@ -42,10 +41,6 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.attempts < 1 or self.spacing < 0:
             raise ValueError("attempts >= 1 and spacing >= 0")
-
-    @classmethod
-    def from_flow(cls, policy: CallbackPolicy) -> RetryPolicy:
-        return cls(attempts=policy.attempts, spacing=policy.spacing)
 
 
 @dataclass(frozen=True)

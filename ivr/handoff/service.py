@@ -45,7 +45,15 @@ from ivr.handoff.texts import say
 from ivr.logs import get_logger
 from ivr.media.prompts import silence, tone
 from ivr.speech.prompts import PromptLibrary
-from ivr.store.base import ACTIVE_STATES, Booking, CallbackRecord, CallRecord, StaleState, StoreError
+from ivr.store.base import (
+    ACTIVE_STATES,
+    Booking,
+    CallbackRecord,
+    CallRecord,
+    StaleState,
+    StoreError,
+    spacing_of,
+)
 from ivr.store.sqlite import SqliteStore
 
 Int16Array = npt.NDArray[np.int16]
@@ -304,7 +312,7 @@ class Handoff:
             number=number.e164, language=language, queue_entered_at=entered,
             window_start=promise.start.timestamp(), promised_by=promise.deadline.timestamp(),
             max_attempts=request.attempts, skill=None, context=dict(request.context),
-            promise_text=promise.text(language),
+            promise_text=promise.text(language), retry_spacing=request.spacing,
         )  # fmt: skip
         try:
             record, created = await self._db(self.store.book, booking, time.time())
@@ -388,7 +396,9 @@ class Handoff:
     async def _serve_callback(self, serve: Serve, record: CallbackRecord) -> None:
         assert self.engine is not None and serve.callback_id is not None
         owner, lease = self.config.owner, self.config.lease
-        scheduler = Scheduler(RetryPolicy(record.max_attempts, self.config.retry_spacing), None, None)
+        scheduler = Scheduler(
+            RetryPolicy(record.max_attempts, spacing_of(record, self.config.retry_spacing)), None, None
+        )
         agent = self.pool.get(serve.agent)
         cb_id = serve.callback_id
 

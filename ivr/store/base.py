@@ -120,6 +120,7 @@ class CallbackRecord:
     skill: str | None = None
     promise_text: str = ""
     flow: str = ""
+    retry_spacing: float | None = None  # the flow's spacing between attempts; None: the server's
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class Booking:
     context: Mapping[str, Any] = field(default_factory=dict)
     promise_text: str = ""
     flow: str = ""
+    retry_spacing: float | None = None  # seconds between customer attempts; None: the server's
 
 
 @dataclass(frozen=True)
@@ -217,3 +219,8 @@ class Store(Protocol):
     def calls(self, start: float, end: float) -> list[CallRecord]: ...
 
     def close(self) -> None: ...
+
+
+def spacing_of(record: CallbackRecord, default: float) -> float:
+    """Seconds between customer attempts for ``record``: its flow's spacing, else ``default``."""
+    return record.retry_spacing if record.retry_spacing is not None else default

@@ -30,6 +30,7 @@ from ivr.store.base import (
     StaleState,
     StoreError,
     UnknownLeg,
+    spacing_of,
 )
 
 _ACTIVE_SQL = ", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATES, key=lambda s: s.value))
@@ -89,6 +90,11 @@ MIGRATIONS: tuple[str, ...] = (
         actual_wait REAL
     );
     CREATE INDEX call_records_started ON call_records(started_at);
+    """,
+    # Retry spacing per flow: a callback keeps the spacing of the flow that booked it, even when
+    # the server's default changes before it is served.
+    """
+    ALTER TABLE callbacks ADD COLUMN retry_spacing REAL;
     """,
 )
 
@@ -211,7 +217,7 @@ class SqliteStore:
                 db.execute(
                     "UPDATE callbacks SET language=?, skill=?, context=?, flow=?, queue_entered_at=?, "
                     "window_start=?, promised_by=?, promise_text=?, max_attempts=?, next_attempt_at=?, "
-                    "version=version+1 WHERE id=?",
+                    "retry_spacing=?, version=version+1 WHERE id=?",
                     (
                         booking.language,
                         booking.skill,
@@ -223,6 +229,7 @@ class SqliteStore:
                         booking.promise_text,
                         booking.max_attempts,
                         booking.window_start,
+                        booking.retry_spacing,
                         old.id,
                     ),
                 )
@@ -232,9 +239,9 @@ class SqliteStore:
                 return _record(db.execute("SELECT * FROM callbacks WHERE id=?", (old.id,)).fetchone()), False
             cur = db.execute(
                 "INSERT INTO callbacks (number, language, skill, context, flow, created_at, "
-                "queue_entered_at, "
-                "window_start, promised_by, promise_text, state, max_attempts, next_attempt_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "queue_entered_at, window_start, promised_by, promise_text, state, max_attempts, "
+                "next_attempt_at, retry_spacing) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     booking.number,
                     booking.language,
@@ -249,6 +256,7 @@ class SqliteStore:
                     CallbackState.PENDING.value,
                     booking.max_attempts,
                     booking.window_start,
+                    booking.retry_spacing,
                 ),
             )
             new_id = int(cur.lastrowid or 0)
@@ -400,7 +408,10 @@ class SqliteStore:
                         now,
                         expect_version=rec.version,
                         detail=f"owner lost during attempt {rec.attempts}; it counts",
-                        changes={"last_outcome": "interrupted", "next_attempt_at": now + retry_spacing},
+                        changes={
+                            "last_outcome": "interrupted",
+                            "next_attempt_at": now + spacing_of(rec, retry_spacing),
+                        },
                     )
             except StaleState:
                 continue  # another worker recovered it first
@@ -560,4 +571,5 @@ def _record(row: sqlite3.Row) -> CallbackRecord:
         skill=row["skill"],
         promise_text=str(row["promise_text"]),
         flow=str(row["flow"]),
+        retry_spacing=row["retry_spacing"],
     )

@@ -99,6 +99,18 @@ def test_callback_request_follows_the_policy() -> None:
     assert result.outcome == "callback_booked"
 
 
+def test_a_flow_without_retry_spacing_leaves_it_to_the_server(tmp_path: Path) -> None:
+    text = (FLOWS / "support-de.yaml").read_text(encoding="utf-8")
+    assert "    spacing: 10m\n" in text
+    (tmp_path / "data").mkdir()
+    for data in (FLOWS / "data").iterdir():
+        shutil.copy(data, tmp_path / "data" / data.name)
+    flow = tmp_path / "support-de.yaml"
+    flow.write_text(text.replace("    spacing: 10m\n", ""), encoding="utf-8")
+    _, port = run(flow, ["#0"], agents="none")
+    assert port.callbacks[0].spacing is None
+
+
 def test_menu_listens_for_its_phrases_and_the_human_ones() -> None:
     _, port = run(FLOWS / "support.yaml", ["!hangup"])
     spec = port.listens[0]

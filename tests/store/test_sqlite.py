@@ -172,6 +172,41 @@ def test_recovery_of_a_dead_owner(store: SqliteStore) -> None:
         store.transition(b.id, "customer_answered", T0 + 21, owner="dead")
 
 
+def test_a_callback_keeps_its_flows_retry_spacing(store: SqliteStore) -> None:
+    own, _ = store.book(booking("+4930000001", retry_spacing=120.0), T0)
+    default, _ = store.book(booking("+4930000002"), T0)
+    assert (own.retry_spacing, default.retry_spacing) == (120.0, None)
+    for r in (own, default):
+        store.claim(r.id, r.version, "dead", "anna", T0, lease=10)
+        store.transition(r.id, "agent_answered", T0 + 1, owner="dead")
+    resolved = {r.id: r for r in store.recover(T0 + 20, retry_spacing=600)}
+    assert resolved[own.id].next_attempt_at == T0 + 140  # the flow's 2 minutes
+    assert resolved[default.id].next_attempt_at == T0 + 620  # the server's default
+    # Booking again from the same number takes the new flow's spacing.
+    again, created = store.book(booking("+4930000002", retry_spacing=60.0), T0 + 30)
+    assert not created and again.retry_spacing == 60.0
+
+
+def test_a_store_from_before_retry_spacing_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path)
+    raw.executescript(MIGRATIONS[0])
+    raw.execute("PRAGMA user_version = 1")
+    raw.execute(
+        "INSERT INTO callbacks (number, language, created_at, queue_entered_at, window_start, promised_by, "
+        "state, max_attempts, next_attempt_at) VALUES ('+4930111', 'en', 1, 1, 1, 2, 'pending', 3, 1)"
+    )
+    raw.commit()
+    raw.close()
+    upgraded = SqliteStore(path)
+    try:
+        (old,) = upgraded.list_callbacks(ACTIVE_STATES)
+        assert old.number == "+4930111" and old.retry_spacing is None
+        assert upgraded.pragma("user_version") == len(MIGRATIONS)
+    finally:
+        upgraded.close()
+
+
 def test_recovery_in_verify_mode_waits_for_an_operator(store: SqliteStore) -> None:
     rec, _ = store.book(booking(), T0)
     store.claim(rec.id, rec.version, "dead", "anna", T0, lease=10)
