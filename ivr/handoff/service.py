@@ -21,7 +21,7 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -36,6 +36,7 @@ from ivr.call.engine import DialFailed, Engine
 from ivr.flow.port import CallbackOutcome, CallbackRequest, TransferOutcome, TransferRequest
 from ivr.handoff.agents import Agent, AgentEvent, AgentPool
 from ivr.handoff.amd import AmdDetector
+from ivr.handoff.asking import Answer, Dialogue, ask_by_voice, chosen_window, speakable_windows
 from ivr.handoff.estimator import HandleTimes, WaitEstimate, estimate_wait
 from ivr.handoff.numbers import ApprovedNumber, NumberRejected, approve, policy_from_flow
 from ivr.handoff.promise import Promise, hours_from_windows, offer_slots, promise_asap, promise_window
@@ -159,6 +160,24 @@ class Handoff:
         await self._say(call, key, language, **values)
         return await call.collect_digits(1, first_timeout=timeout, terminator=None)
 
+    async def _ask(
+        self,
+        call: Call,
+        key: str,
+        language: str,
+        dialogue: Dialogue | None,
+        *,
+        extra: Sequence[str] = (),
+        **values: Any,
+    ) -> Answer:
+        """One question: by key, and by voice too when ``dialogue`` can hear the caller."""
+        if dialogue is None:
+            digit = await self._ask_key(call, key, language, **values)
+            return Answer(digit, heard=bool(digit))
+        call.flush_keys()
+        text = say(key, language, speech=True, **values)
+        return await ask_by_voice(dialogue, text, key, language, extra=extra)
+
     def _estimate(self, language: str, skill: str | None, ahead: int) -> WaitEstimate:
         return estimate_wait(
             ahead,
@@ -197,7 +216,10 @@ class Handoff:
 
     # -- transfer -----------------------------------------------------------------------------
 
-    async def transfer(self, call: Call, request: TransferRequest) -> TransferOutcome:
+    async def transfer(
+        self, call: Call, request: TransferRequest, dialogue: Dialogue | None = None
+    ) -> TransferOutcome:
+        """``dialogue``: the caller's flow port when they can be heard (answers by voice), else None."""
         if request.mode == "refer":
             return await self._refer(call, request)
         language, skill = request.language, request.skill
@@ -208,7 +230,7 @@ class Handoff:
         if not any(agent.serves(language, skill) and agent.state.value != "offline" for agent in self.pool):
             await self._say(call, "nobody_working", language, interruptible=False)
             return TransferOutcome("no_agent", detail="no agent logged in")
-        return await self._wait_or_callback(call, request, tried)
+        return await self._wait_or_callback(call, request, tried, dialogue)
 
     async def _try_agents(
         self, call: Call, request: TransferRequest, tried: set[str]
@@ -246,7 +268,7 @@ class Handoff:
         return None
 
     async def _wait_or_callback(
-        self, call: Call, request: TransferRequest, tried: set[str]
+        self, call: Call, request: TransferRequest, tried: set[str], dialogue: Dialogue | None
     ) -> TransferOutcome:
         language, skill = request.language, request.skill
         now = time.time()
@@ -255,10 +277,10 @@ class Handoff:
         estimate = self._estimate(language, skill, self.queue.ahead(call.call_id, now))
         # What the caller was told, kept to compare with what happened (call record, metrics).
         self.waits[call.call_id] = (estimate.seconds, None)
-        choice = await self._ask_key(
-            call, "all_busy", language, ahead=estimate.ahead, wait=estimate.speak(language)
+        choice = await self._ask(
+            call, "all_busy", language, dialogue, ahead=estimate.ahead, wait=estimate.speak(language)
         )
-        if choice == "2":
+        if choice.digit == "2":
             return TransferOutcome("no_agent", detail="caller chose a callback")
         await self._say(call, "waiting", language, interruptible=False)
         next_announcement = time.monotonic() + self.config.announce_every
@@ -296,16 +318,20 @@ class Handoff:
 
     # -- booking a callback -------------------------------------------------------------------
 
-    async def offer_callback(self, call: Call, request: CallbackRequest) -> CallbackOutcome:
+    async def offer_callback(
+        self, call: Call, request: CallbackRequest, dialogue: Dialogue | None = None
+    ) -> CallbackOutcome:
+        """``dialogue``: the caller's flow port when they can be heard (answers by voice), else None."""
         language = request.language
         policy = policy_from_flow(request.allowed_numbers, self.config.default_country)
-        number = await self._confirm_number(call, request.number or call.info.caller, policy, language)
+        offered = request.number or call.info.caller
+        number = await self._confirm_number(call, offered, policy, language, dialogue)
         if number is None:
             return CallbackOutcome("declined", detail="no number we may call")
         zone = ZoneInfo(self.config.timezone)
         now_dt = dt.datetime.now(zone)
         hours = hours_from_windows(request.windows, self.config.timezone) if request.windows else None
-        promise = await self._choose_window(call, language, hours, now_dt, request)
+        promise = await self._choose_window(call, language, hours, now_dt, dialogue)
         entered = self._entered.pop(call.call_id, time.time())
         self.queue.leave(call.call_id)
         booking = Booking(
@@ -323,15 +349,16 @@ class Handoff:
         return CallbackOutcome("booked", number=number.e164, promise=promise.text(language))
 
     async def _confirm_number(
-        self, call: Call, offered: str, policy: Any, language: str
+        self, call: Call, offered: str, policy: Any, language: str, dialogue: Dialogue | None
     ) -> ApprovedNumber | None:
         try:
             number: ApprovedNumber | None = approve(offered, policy)
         except NumberRejected:
             number = None
         if number is not None:
-            choice = await self._ask_key(call, "confirm_number", language, number=_spell(number.e164))
-            if choice in ("1", ""):
+            choice = await self._ask(call, "confirm_number", language, dialogue, number=_spell(number.e164))
+            # Silence keeps the number read back; "no", 2, or anything not understood asks for another.
+            if choice.digit == "1" or not choice.heard:
                 return number
         for _ in range(2):
             call.flush_keys()
@@ -345,7 +372,7 @@ class Handoff:
         return None
 
     async def _choose_window(
-        self, call: Call, language: str, hours: Any, now_dt: dt.datetime, request: CallbackRequest
+        self, call: Call, language: str, hours: Any, now_dt: dt.datetime, dialogue: Dialogue | None
     ) -> Promise:
         estimate = self._estimate(language, None, self.queue.line_length(language, None, time.time()))
         asap = promise_asap(now_dt, hours, estimate)
@@ -353,10 +380,14 @@ class Handoff:
         if not slots:
             return asap
         names = [s.name(language, now_dt) for s in slots]
-        choice = await self._ask_key(call, "choose_window", language, asap=asap.text(language), slots=names)
-        if choice in ("2", "3") and int(choice) - 2 < len(slots):
-            return promise_window(now_dt, slots[int(choice) - 2])
-        return asap
+        # By voice, any of the next windows can be named, not only the two offered by key.
+        named = speakable_windows(hours, now_dt, language, self.config.timezone) if dialogue else {}
+        asap_text = asap.text(language)
+        choice = await self._ask(
+            call, "choose_window", language, dialogue, extra=list(named), asap=asap_text, slots=names
+        )
+        chosen = chosen_window(choice, slots, named)
+        return promise_window(now_dt, chosen) if chosen is not None else asap
 
     # -- keeping the promises -----------------------------------------------------------------
 

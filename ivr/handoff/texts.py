@@ -58,6 +58,30 @@ TEXTS: dict[str, dict[str, str]] = {
         "de": "Für den nächsten freien Termin, {asap}, drücken Sie die 1. {slot_choices}",
     },
     "slot_choice": {"en": "For {slot}, press {digit}.", "de": "Für {slot} drücken Sie die {digit}."},
+    # When the caller can be heard, every question names its spoken answers too (see asking.py).
+    "all_busy_speech": {
+        "en": "All our agents are busy. {ahead_text} The expected wait is {wait}. "
+        "To wait, say 'wait' or press 1. To be called back instead, without losing your place, "
+        "say 'call me back' or press 2.",
+        "de": "Alle Mitarbeiter sind im Gespräch. {ahead_text} Die Wartezeit beträgt {wait}. "
+        "Um zu warten, sagen Sie 'warten' oder drücken Sie die 1. Für einen Rückruf, ohne Ihren Platz "
+        "zu verlieren, sagen Sie 'Rückruf' oder drücken Sie die 2.",
+    },
+    "confirm_number_speech": {
+        "en": "We will call you back at {number}. Is that right? Say yes or press 1. "
+        "For a different number, say no or press 2.",
+        "de": "Wir rufen Sie unter {number} zurück. Ist das richtig? Sagen Sie ja oder drücken Sie die 1, "
+        "für eine andere Nummer sagen Sie nein oder drücken Sie die 2.",
+    },
+    "choose_window_speech": {
+        "en": "For the first free slot, {asap}, say 'as soon as possible' or press 1. {slot_choices}",
+        "de": "Für den nächsten freien Termin, {asap}, sagen Sie 'so schnell wie möglich' oder drücken "
+        "Sie die 1. {slot_choices}",
+    },
+    "slot_choice_speech": {
+        "en": "For {slot}, say '{slot}' or press {digit}.",
+        "de": "Für {slot} sagen Sie '{slot}' oder drücken Sie die {digit}.",
+    },
     "callback_whisper": {
         "en": "Callback to {number}. {facts}. Dialling now.",
         "de": "Rückruf an {number}. {facts}. Wird gewählt.",
@@ -73,8 +97,14 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
-def say(key: str, language: str, **values: Any) -> str:
+def say(key: str, language: str, *, speech: bool = False, **values: Any) -> str:
+    """The text for ``key``; with ``speech``, its wording that also names the spoken answers."""
     lang = "de" if language.lower().startswith("de") else "en"
+    wording = f"{key}_speech" if speech and f"{key}_speech" in TEXTS else key
+    return TEXTS[wording][lang].format(**_filled(key, language, speech, values))
+
+
+def _filled(key: str, language: str, speech: bool, values: dict[str, Any]) -> dict[str, Any]:
     if key == "all_busy":
         ahead = int(values.get("ahead", 0))
         which = "ahead_none" if ahead == 0 else "ahead_one" if ahead == 1 else "ahead_many"
@@ -82,6 +112,7 @@ def say(key: str, language: str, **values: Any) -> str:
     if key == "choose_window":
         slots = values.get("slots", [])
         values["slot_choices"] = " ".join(
-            say("slot_choice", language, slot=name, digit=index + 2) for index, name in enumerate(slots)
+            say("slot_choice", language, speech=speech, slot=name, digit=index + 2)
+            for index, name in enumerate(slots)
         )
-    return TEXTS[key][lang].format(**values)
+    return values
