@@ -267,9 +267,11 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
         inband_dtmf=args.inband_dtmf,
     )  # fmt: skip
     models = ModelRegistry(zero_dither=args.no_dither)
-    handoff = _handoff(args, prompts)
+    # Workers of one start share a run id: the agent board keeps their rows, drops older runs'.
+    handoff = _handoff(args, prompts, run=workers.run_dir.name if workers is not None else "")
     if handoff is None:
         return 1
+    await handoff.board.join()
     application = FlowApplication(
         registry, args.flow, prompts, speech=not args.keypad_only, models=models,
         transfer=handoff.transfer, callback=handoff.offer_callback, records=handoff.record_call,
@@ -279,7 +281,10 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     engine = Engine(config, application)
     handoff.engine = engine
     # The API first: once SIP answers, everything about it can be asked.
-    http = await _start_http(args, engine, handoff, application, log) if args.http_port else None
+    # One API per server: worker 0 serves it (the others could not bind the port anyway); agent
+    # events it applies reach the other workers through the agent board.
+    serves_api = args.http_port and (workers is None or workers.index == 0)
+    http = await _start_http(args, engine, handoff, application, log) if serves_api else None
     await engine.start()
     if args.register and (workers is None or workers.index == 0):
         await _register(engine, args.register, args.password or "", log)
@@ -323,7 +328,7 @@ async def _start_http(
     return runner
 
 
-def _handoff(args: argparse.Namespace, prompts: object) -> Handoff | None:
+def _handoff(args: argparse.Namespace, prompts: object, run: str = "") -> Handoff | None:
     """Agents, the callback store and the dialer; None (after a clear message) on bad config."""
     from ivr.handoff.agents import AgentConfigError, AgentPool, PoolConfig, load_agents
     from ivr.handoff.service import Handoff, HandoffConfig
@@ -345,7 +350,7 @@ def _handoff(args: argparse.Namespace, prompts: object) -> Handoff | None:
     config = HandoffConfig(
         customer_uri=args.customer_uri, ring_timeout=args.ring_timeout, timezone=args.timezone,
         retry_spacing=args.retry_spacing, lease=args.lease, announce_every=args.announce_every,
-        wait_limit=args.wait_limit,
+        wait_limit=args.wait_limit, run=run,
     )  # fmt: skip
     return Handoff(pool, store, prompts, config)  # type: ignore[arg-type]
 

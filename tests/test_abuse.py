@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.sip.ratelimit import RateLimiter, is_scanner
+from ivr.sip.message import SipRequest, parse_message
+from ivr.sip.ratelimit import RateLimiter, is_scanner, is_scanner_request
 from tests.server import ivr_server
 from tests.sipp_runner import SIPP_DIR, run_sipp, start_sipp
 
@@ -47,6 +48,35 @@ def test_token_bucket_per_source() -> None:
 def test_scanner_user_agents_are_recognised() -> None:
     assert is_scanner("friendly-scanner") and is_scanner("sipvicious 0.3.3") and is_scanner("SIPCLI/v1.8")
     assert not is_scanner("Linphone/5.1") and not is_scanner(None)
+
+
+def _request(from_: str, to: str, method: str = "OPTIONS") -> SipRequest:
+    message = parse_message(
+        f"{method} sip:100@127.0.0.1 SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:47052;branch=z9hG4bK-49;rport\r\n"
+        f"t: {to}\r\nf: {from_}\r\ni: 1081199080226718215035657\r\nCSeq: 1 {method}\r\n"
+        "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n".encode()
+    )
+    assert isinstance(message, SipRequest)
+    return message
+
+
+def test_scanners_without_a_user_agent_are_recognised_by_their_probes() -> None:
+    # SIPVicious in compact mode (-c), as captured: svmap names itself, svwar only tags its probes.
+    svmap = _request(
+        '"sipvicious"<sip:100@1.1.1.1>',
+        '"sipvicious"<sip:100@1.1.1.1>;tag=37663030303030316237636301333438393935363732',
+    )
+    svwar = _request(
+        '"586110492"<sip:586110492@127.0.0.1>;tag=3538363131303439320133393438323331393138',
+        '"586110492"<sip:586110492@127.0.0.1>',
+        "INVITE",
+    )
+    assert is_scanner_request(svmap) and is_scanner_request(svwar)
+    # Ordinary callers: random hex tags, numeric tags, display names of people.
+    for tag in ("a3f9c2d41b7e", "1234567890123456", "6b28badde786a3a815ecdad2", "00ff" * 8):
+        assert not is_scanner_request(
+            _request(f'"Anna Meyer"<sip:+4930123@pbx.example>;tag={tag}', "<sip:100@ivr>")
+        )
 
 
 def test_scanners_get_no_answer_and_real_calls_go_on(tmp_path: Path) -> None:

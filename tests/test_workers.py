@@ -36,6 +36,14 @@ def test_forwarded_datagram_keeps_the_senders_address() -> None:
     assert decode_forward(b"no separator") is None
 
 
+def test_calls_a_worker_places_come_back_to_it(tmp_path: Path) -> None:
+    for index in range(3):
+        worker = WorkerSet(index, 3, tmp_path)
+        for _ in range(20):
+            invite = f"INVITE sip:agent@127.0.0.1 SIP/2.0\r\nCall-ID: {worker.new_call_id('10.0.0.1')}\r\n"
+            assert owner_of(invite.encode(), 3) == index
+
+
 def test_rtp_ranges_of_workers_do_not_overlap(tmp_path: Path) -> None:
     slices = [WorkerSet(i, 3, tmp_path).rtp_slice(20000, 30000) for i in range(3)]
     for (_, high_a), (low_b, _) in itertools.pairwise(slices):

@@ -21,7 +21,7 @@ from ivr.net.rtp_transport import RtpPortAllocator, RtpSocket
 from ivr.net.sip_endpoint import SipEndpoint
 from ivr.net.workers import Forwarder, WorkerSet
 from ivr.sip import events as ev
-from ivr.sip.message import SipParseError, SipRequest
+from ivr.sip.message import SipParseError, SipRequest, new_call_id
 from ivr.sip.ratelimit import RateLimiter
 from ivr.sip.sdp import (
     Codec,
@@ -115,8 +115,9 @@ class Engine:
         )
         self._ports = RtpPortAllocator(c.host, low, high)
         ua_config = UserAgentConfig(
-            host=self.advertised_host, port=c.port, user=c.user, max_calls=c.max_calls
-        )
+            host=self.advertised_host, port=c.port, user=c.user, max_calls=c.max_calls,
+            call_id_factory=new_call_id if c.workers is None else c.workers.new_call_id,
+        )  # fmt: skip
         self._endpoint = SipEndpoint(UserAgent(ua_config), self._on_event)
         if c.source_rate is not None:
             self._endpoint.limiter = RateLimiter(c.source_rate, c.source_burst)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,8 @@ class Agent:
     handle_times: deque[float] = field(default_factory=lambda: deque(maxlen=50))
     answered_at: float | None = None
     missed_in_row: int = 0
+    # The state was set by another worker process (see ivr.handoff.board): its timers are theirs.
+    elsewhere: bool = False
 
     def speaks(self, language: str) -> bool:
         return primary_language(language) in self.languages
@@ -129,6 +131,7 @@ class AgentPool:
     def __init__(self, agents: Iterable[Agent] = (), config: PoolConfig | None = None) -> None:
         self.config = config or PoolConfig()
         self._agents: dict[str, Agent] = {}
+        self.on_change: Callable[[Change], None] | None = None  # every applied event, e.g. to publish it
         for agent in agents:
             self.add(agent)
 
@@ -200,12 +203,25 @@ class AgentPool:
         if new is not old or event is not E.LOGIN:
             agent.state = new
             agent.since = now
-        return Change(agent_id, old, new, event, now, handle_time)
+        agent.elsewhere = False
+        change = Change(agent_id, old, new, event, now, handle_time)
+        if self.on_change is not None:
+            self.on_change(change)
+        return change
+
+    def adopt(self, agent_id: str, state: AgentState, since: float) -> None:
+        """Take a state another worker process set (no event, no handle time: those are theirs)."""
+        agent = self._agents[agent_id]
+        agent.state, agent.since, agent.elsewhere = state, since, True
+        if state is not S.BUSY and state is not S.WRAP_UP:
+            agent.answered_at = None
 
     def tick(self, now: float) -> list[Change]:
         """Time-driven transitions: wrap-up that ran out."""
         changes = []
         for agent in self._agents.values():
+            if agent.elsewhere:
+                continue  # the worker that set the wrap-up ends it
             if agent.state is S.WRAP_UP and now >= agent.since + self.config.wrap_up_timeout:
                 changes.append(self.apply(agent.id, E.WRAP_UP_TIMEOUT, now))
         return changes
@@ -213,7 +229,9 @@ class AgentPool:
     def get_timer(self) -> float | None:
         """When ``tick`` next has something to do."""
         deadlines = [
-            a.since + self.config.wrap_up_timeout for a in self._agents.values() if a.state is S.WRAP_UP
+            a.since + self.config.wrap_up_timeout
+            for a in self._agents.values()
+            if a.state is S.WRAP_UP and not a.elsewhere
         ]
         return min(deadlines, default=None)
 

@@ -37,6 +37,7 @@ from ivr.flow.port import CallbackOutcome, CallbackRequest, TransferOutcome, Tra
 from ivr.handoff.agents import Agent, AgentEvent, AgentPool
 from ivr.handoff.amd import AmdDetector
 from ivr.handoff.asking import Answer, Dialogue, ask_by_voice, chosen_window, speakable_windows
+from ivr.handoff.board import AgentBoard
 from ivr.handoff.estimator import HandleTimes, WaitEstimate, estimate_wait
 from ivr.handoff.numbers import ApprovedNumber, NumberRejected, approve, policy_from_flow
 from ivr.handoff.promise import Promise, hours_from_windows, offer_slots, promise_asap, promise_window
@@ -76,6 +77,7 @@ class HandoffConfig:
     timezone: str = "Europe/Berlin"
     default_country: str = "49"
     owner: str = field(default_factory=lambda: f"ivr-{os.getpid()}-{int(time.time())}")
+    run: str = ""  # this start of the server, shared by its worker processes ("" = owner)
 
 
 def hold_music() -> Int16Array:
@@ -133,6 +135,9 @@ class Handoff:
         # One thread owns all store calls: SQLite connections belong to a thread, and commits
         # (an fsync each) then never block the event loop nor race each other.
         self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        # Several worker processes agree on the agents through the store (see board.py).
+        run = self.config.run or self.config.owner
+        self.board = AgentBoard(pool, store, self._executor, self.config.owner, run)
         self._entered: dict[str, float] = {}  # call id -> when the caller joined the line
         self._busy: set[int] = set()  # callbacks being served by this process
         self.served_callbacks = 0
@@ -191,8 +196,15 @@ class Handoff:
         if change.handle_time is not None:
             self.handle_times.observe(skill, change.handle_time)
 
+    async def _claim(self, agent: Agent) -> bool:
+        """Reserve ``agent`` on the agent board before ringing; False if another worker has them."""
+        if await self.board.claim(agent.id, time.time()):
+            return True
+        log.info("agent taken by another worker", agent=agent.id)
+        return False
+
     async def _ring(self, agent: Agent, headers: list[tuple[str, str]]) -> Call | None:
-        """Ring one agent; None when they did not answer (and they are skipped for this caller)."""
+        """Ring a claimed agent; None when they did not answer (and they are skipped for this caller)."""
         assert self.engine is not None
         self.pool.apply(agent.id, AgentEvent.RING, time.time())
         try:
@@ -236,10 +248,14 @@ class Handoff:
         self, call: Call, request: TransferRequest, tried: set[str]
     ) -> TransferOutcome | None:
         headers = context_headers(call.call_id, call.info.caller, request.context)
-        while len(tried) < self.config.max_agent_tries:
+        lost = 0  # claims another worker won: not a miss, the agent is just busy elsewhere
+        while len(tried) < self.config.max_agent_tries and lost <= len(self.pool):
             agent = self.pool.pick(request.language, request.skill, exclude=tried)
             if agent is None:
                 return None
+            if not await self._claim(agent):
+                lost += 1
+                continue
             tried.add(agent.id)
             hold = hold_music()
             call.media.player.play(np.tile(hold, 10), interruptible=False)
@@ -410,6 +426,7 @@ class Handoff:
             task.cancel()
 
     async def _dial_round(self, tasks: set[asyncio.Task[None]]) -> None:
+        await self.board.sync()  # what the other workers did with the agents
         now = time.time()
         self.pool.tick(now)
         records = await self._db(self.store.list_callbacks, ACTIVE_STATES)
@@ -451,12 +468,15 @@ class Handoff:
 
         agent_call: Call | None = None
         renewing: asyncio.Task[None] | None = None
+        if not await self._claim(agent):
+            return  # the callback stays pending for the next round
         try:
             try:
                 record = await self._db(
                     self.store.claim, cb_id, record.version, owner, agent.id, time.time(), lease
                 )
             except StaleState:
+                self.board.release(agent.id)  # never rung: free again for everyone
                 return  # another process (or an operator) took it
             renewing = asyncio.ensure_future(keep_lease())
             headers = context_headers(f"callback-{cb_id}", record.number, record.context)

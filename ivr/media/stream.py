@@ -16,11 +16,14 @@ Receiving
   Symmetric RTP (RFC 4961): the first valid packet with a negotiated payload type latches its source
   address, which is also where we send.  Packets from anywhere else are dropped and counted, unless
   the latched source has been silent for `latch_timeout` seconds (NAT rebinding, media moved), in
-  which case the new source takes over.  Wrong payload types, malformed datagrams and packets while
-  inactive are counted, never raised.  A new audio SSRC resets the jitter buffer; RFC 4733 packets
-  go through the `DtmfReceiver` and are returned from `receive()` at once; audio goes through the
-  jitter buffer and comes out, decoded, on `tick()`.  The jitter buffer re-frames 10/30/40 ms
-  packets into 20 ms frames, so a tick always plays 160 samples.
+  which case the new source takes over, or they come from the address the SDP gave, which always
+  takes the latch back from a stranger that got there first.  Before anything is latched, a
+  source other than the SDP's waits `foreign_grace` seconds (a NAT'd caller) so that a stranger
+  spraying our ports cannot slip in keys before the caller's first packet.  Wrong payload types, malformed
+  datagrams and packets while inactive are counted, never raised.  A new audio SSRC resets the
+  jitter buffer; RFC 4733 packets go through the `DtmfReceiver` and are returned from `receive()`
+  at once; audio goes through the jitter buffer and comes out, decoded, on `tick()`.  The jitter
+  buffer re-frames 10/30/40 ms packets into 20 ms frames, so a tick always plays 160 samples.
 
 In-band DTMF
   With `inband_dtmf` the played-out frames go through the Goertzel detector.  The first frame in
@@ -109,6 +112,7 @@ class MediaStream:
         record: bool = False,
         comfort_silence: bool = False,
         latch_timeout: float = 2.0,
+        foreign_grace: float = 0.5,
         on_audio: Callable[[Int16Array], None] | None = None,
     ) -> None:
         # RFC 3550 §5.1: random initial values make known-plaintext attacks and collisions harder.
@@ -122,6 +126,7 @@ class MediaStream:
         self.direction = "sendrecv"
         self._set_direction(direction)
         self.latch_timeout = latch_timeout
+        self.foreign_grace = foreign_grace
         self.on_audio = on_audio
         self.player = Player(comfort_silence=comfort_silence)
         self.jitter = JitterBuffer(jitter_depth, jitter_max, silence_byte=self.codec.silence_byte)
@@ -132,6 +137,7 @@ class MediaStream:
 
         self._latched: Address | None = None
         self._last_latched_rx = 0.0
+        self._foreign_since: float | None = None  # first packet from elsewhere while unlatched
         self._remote_ssrc: int | None = None
         self._dtmf_ssrc: int | None = None
         self._pending: list[MediaEvent] = []  # produced by tick(), drained by pop_events()
@@ -237,9 +243,24 @@ class MediaStream:
 
         latched = self._latched
         if latched is None:
+            remote = self.remote
+            if remote is not None and (addr[0] != remote[0] or addr[1] != remote[1]):
+                # Not from where the signalling said: a caller behind NAT, or a stranger spraying
+                # our ports before the caller's first packet. Give the signalled address a moment;
+                # only if it stays silent does this source latch (a NAT'd caller loses ~0.5 s).
+                if self._foreign_since is None:
+                    self._foreign_since = now
+                if now - self._foreign_since < self.foreign_grace:
+                    stats.foreign_source += 1
+                    return []
             self._latched = (addr[0], addr[1])
         elif addr[0] != latched[0] or addr[1] != latched[1]:
-            if now - self._last_latched_rx <= self.latch_timeout:
+            # The address the signalling gave always takes the latch back: otherwise a stranger
+            # spraying RTP at our ports before the caller's first packet keeps the call's audio
+            # and keys for as long as it goes on sending (RTP bleed).
+            remote = self.remote
+            signalled = remote is not None and addr[0] == remote[0] and addr[1] == remote[1]
+            if not signalled and now - self._last_latched_rx <= self.latch_timeout:
                 stats.foreign_source += 1
                 return []
             self._latched = (addr[0], addr[1])

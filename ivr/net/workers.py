@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ivr.sip.message import new_call_id
+
 Address = tuple[str, int]
 
 # RFC 3261 §7.3.3 compact form "i"; header names are case-insensitive (§7.3.1).
@@ -35,6 +37,10 @@ def owner_of(datagram: bytes, workers: int) -> int | None:
     call_id = call_id_of(datagram)
     if call_id is None:
         return None
+    return owner_of_call_id(call_id, workers)
+
+
+def owner_of_call_id(call_id: bytes, workers: int) -> int:
     return zlib.crc32(call_id) % workers
 
 
@@ -60,6 +66,13 @@ class WorkerSet:
 
     def socket_path(self, index: int) -> Path:
         return self.run_dir / f"worker-{index}.sock"
+
+    def new_call_id(self, host: str) -> str:
+        """A Call-ID owned by this worker: the answers to what it sends come back to it."""
+        while True:
+            call_id = new_call_id(host)
+            if owner_of_call_id(call_id.encode(), self.count) == self.index:
+                return call_id
 
     def rtp_slice(self, low: int, high: int) -> tuple[int, int]:
         """This worker's share of the RTP port range, kept even-aligned."""

@@ -26,7 +26,10 @@ def _first_contact_uri(message: SipRequest | SipResponse) -> str | None:
     contacts = message.headers.get_all("Contact")
     if not contacts:
         return None
-    return str(parse_name_addr(contacts[0]).uri)
+    uri = parse_name_addr(contacts[0]).uri
+    # The remote target becomes the Request-URI of in-dialog requests, where §19.1.1 allows no
+    # headers: "<sip:a@b?x=y>" would make our BYE one the peer must refuse (found by the fuzzer).
+    return str(replace(uri, headers={}) if uri.headers else uri)
 
 
 def uri_address(uri: str) -> tuple[str, int]:

@@ -280,7 +280,7 @@ class Via:
     @property
     def rport(self) -> int | None:
         value = self.params.get("rport")
-        return int(value) if value and value.isdigit() else None
+        return int(value) if value and value.isascii() and value.isdigit() else None
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -488,6 +488,14 @@ def _check_headers(
                         # reason to refuse the message; the dialog layer decides what to do.
                         if exc.status != 416:
                             raise SipParseError(400, f"{key}: {exc.reason}") from None
+            elif key == "record-route":
+                # It becomes the dialog's route set (§12.1.1), parsed again for every in-dialog
+                # request: one we cannot parse now would make the BYE fail later (found by the fuzzer).
+                for element in split_list(value):
+                    try:
+                        parse_name_addr(element)
+                    except SipParseError as exc:
+                        raise SipParseError(400, f"record-route: {exc.reason}") from None
             elif key == "max-forwards":
                 # RFC 3261 §20.22: 0-255 (RFC 4475 §3.1.2.4, scalar02).
                 if not value.isascii() or not value.isdigit() or int(value) > 255:

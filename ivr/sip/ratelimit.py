@@ -7,7 +7,10 @@ dropped (and counted) before any parsing work, and everyone else is served as be
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from ivr.sip.message import SipRequest
 
 
 @dataclass
@@ -62,3 +65,31 @@ def is_scanner(user_agent: str | None) -> bool:
         return False
     lowered = user_agent.lower()
     return any(name.lower() in lowered for name in SCANNER_AGENTS)
+
+
+def is_scanner_request(request: SipRequest) -> bool:
+    """A scanner's request, by its User-Agent or, when it sends none (SIPVicious' compact mode),
+    by the display name it gives itself or the shape of its From tag."""
+    headers = request.headers
+    if is_scanner(headers.get("User-Agent")):
+        return True
+    sender = headers.get("From") or ""
+    for value in (sender, headers.get("To") or ""):
+        if "<" in value and is_scanner(value.split("<", 1)[0].strip().strip('"')):
+            return True
+    return _probe_tag(sender)
+
+
+_TAG = re.compile(r";\s*tag=([0-9a-fA-F]{16,})")
+
+
+def _probe_tag(sender: str) -> bool:
+    """SIPVicious tags every probe with hex of "<what it probes>\\x01<number>" to match the answers
+    to its sweep; a user agent's random tag is almost never printable text around one \\x01."""
+    match = _TAG.search(sender)
+    if match is None or len(match.group(1)) % 2:
+        return False
+    raw = bytes.fromhex(match.group(1))
+    head, sep, tail = raw.partition(b"\x01")
+    printable = all(0x20 <= b < 0x7F for b in head + tail)
+    return bool(sep) and bool(head) and bool(tail) and printable

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ivr.sip.digest import DigestError, build_authorization, select_challenge
 from ivr.sip.events import RegistrationChanged
-from ivr.sip.message import Headers, SipParseError, SipRequest, SipResponse, new_call_id, new_tag
+from ivr.sip.message import Headers, SipParseError, SipRequest, SipResponse, new_tag
 from ivr.sip.transaction import ClientTransaction
 from ivr.sip.uacore import Addr, CoreBase, Timed, UserAgentConfig
 from ivr.sip.uri import format_host, parse_name_addr
@@ -72,7 +72,7 @@ class RegistrationMixin(CoreBase):
         reg = Registration(
             registrar=registrar, user=aor_user, domain=domain, password=password, expires=expires
         )
-        reg.call_id = new_call_id(self.config.host)
+        reg.call_id = self.config.call_id_factory(self.config.host)
         reg.from_tag = new_tag()
         self._registrations()[reg.aor] = reg
         self._send_register(reg, now, None)
@@ -115,10 +115,10 @@ class RegistrationMixin(CoreBase):
                 continue
             if f"{format_host(contact.uri.host)}:{contact.uri.port or 5060}" == ours:
                 expires = contact.params.get("expires")
-                if expires and expires.isdigit():
+                if expires and expires.isascii() and expires.isdigit():
                     return int(expires)
         header = response.headers.get("Expires")
-        if header and header.isdigit():
+        if header and header.isascii() and header.isdigit():
             return int(header)
         return reg.expires
 
@@ -153,7 +153,7 @@ class RegistrationMixin(CoreBase):
         if response is not None and status == 423:
             # §10.2.8: Interval Too Brief: retry with the registrar's Min-Expires.
             minimum = response.headers.get("Min-Expires")
-            if minimum and minimum.isdigit() and int(minimum) > reg.expires:
+            if minimum and minimum.isascii() and minimum.isdigit() and int(minimum) > reg.expires:
                 reg.expires = int(minimum)
                 self._send_register(reg, now, None)
                 return

@@ -109,6 +109,16 @@ def _attribute_line(name: str, value: str | None) -> str:
     return f"a={name}" if value is None else f"a={name}:{value}"
 
 
+def _number(text: str) -> bool:
+    # str.isdigit() is also true for "²" and other Unicode digits, which int() refuses.
+    return text.isascii() and text.isdigit()
+
+
+def _payload_type(text: str) -> bool:
+    """An RTP payload type: 7 bits (RFC 3550 §5.1); a larger format number is not one we can use."""
+    return _number(text) and int(text) <= 127
+
+
 def _bad(reason: str) -> SipParseError:
     return SipParseError(400, f"SDP: {reason}")
 
@@ -117,8 +127,12 @@ def _parse_connection(value: str) -> str:
     parts = value.split()
     if len(parts) != 3 or parts[0] != "IN":
         raise _bad("bad c= line")
-    # Multicast addresses carry "/ttl[/count]"; we only need the address itself.
-    return parts[2].split("/", 1)[0]
+    # Multicast addresses carry "/ttl[/count]"; we only need the address itself, which must be
+    # there: "c=IN IP4 /127" would leave us sending media to "" (found by the fuzzer).
+    address = parts[2].split("/", 1)[0]
+    if not address:
+        raise _bad("bad c= line")
+    return address
 
 
 def parse_sdp(body: bytes) -> SessionDescription:
@@ -143,7 +157,7 @@ def parse_sdp(body: bytes) -> SessionDescription:
             if len(parts) < 3:
                 raise _bad("bad m= line")
             port_text, _, count_text = parts[1].partition("/")
-            if not port_text.isdigit() or int(port_text) > 65535 or (count_text and not count_text.isdigit()):
+            if not _number(port_text) or int(port_text) > 65535 or (count_text and not _number(count_text)):
                 raise _bad("bad m= port")
             media = MediaDescription(
                 parts[0],
@@ -208,7 +222,7 @@ def _ptime(attributes: list[tuple[str, str | None]]) -> int | None:
         if name == "ptime" and value:
             try:
                 return int(float(value))
-            except ValueError:
+            except (ValueError, OverflowError):  # "nan", "inf"
                 return None
     return None
 
@@ -238,17 +252,17 @@ def audio_media(sd: SessionDescription) -> MediaOffer | None:
     for name, value in m.attributes:
         if name in ("rtpmap", "fmtp") and value:
             pt_text, _, rest = value.partition(" ")
-            if not pt_text.isdigit():
+            if not _payload_type(pt_text):
                 continue
             if name == "fmtp":
                 fmtp[int(pt_text)] = rest.strip()
                 continue
             encoding = rest.strip().split("/")
-            if len(encoding) >= 2 and encoding[1].isdigit():
+            if len(encoding) >= 2 and _number(encoding[1]):
                 rtpmap[int(pt_text)] = (encoding[0], int(encoding[1]))
     codecs: list[Codec] = []
     for fmt in m.formats:
-        if not fmt.isdigit():
+        if not _payload_type(fmt):
             continue
         pt = int(fmt)
         name, rate = rtpmap.get(pt) or STATIC_PAYLOADS.get(pt) or ("", 0)

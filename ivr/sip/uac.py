@@ -15,7 +15,7 @@ from ivr.sip.events import (
     ReferResult,
     ReInviteAnswered,
 )
-from ivr.sip.message import Headers, SipRequest, SipResponse, new_call_id, new_tag, parse_cseq
+from ivr.sip.message import Headers, SipRequest, SipResponse, new_tag, parse_cseq
 from ivr.sip.registration import digest_authorization
 from ivr.sip.transaction import ClientTransaction
 from ivr.sip.uacore import Addr, Call, CallState, CoreBase
@@ -39,7 +39,7 @@ class UacMixin(CoreBase):
         """Place a call (§13.2.1); returns its Call-ID. Raises SipParseError for a bad target."""
         parse_uri(target_uri)
         c = self.config
-        call_id = new_call_id(c.host)
+        call_id = c.call_id_factory(c.host)
         local_tag = new_tag()
         user = from_user or c.user
         display = f'"{c.display_name}" ' if c.display_name else ""

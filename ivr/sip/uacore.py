@@ -17,6 +17,7 @@ import enum
 import heapq
 import itertools
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ivr.sip.dialog import Dialog
@@ -27,6 +28,7 @@ from ivr.sip.message import (
     SipResponse,
     make_response,
     new_branch,
+    new_call_id,
     new_tag,
     parse_via,
 )
@@ -68,6 +70,9 @@ class UserAgentConfig:
     # Credentials for 401/407 on INVITE (§22.2); REGISTER takes its own.
     auth_username: str | None = None
     auth_password: str | None = None
+    # Call-IDs of what we originate (calls, registrations). Several worker processes behind one
+    # port route by Call-ID, so each makes Call-IDs that route back to itself.
+    call_id_factory: Callable[[str], str] = new_call_id
 
     @property
     def reliable(self) -> bool:
@@ -246,11 +251,13 @@ class CoreBase:
         if self.config.reliable or arrived_reliably(request):
             return addr  # §18.2.2: over a stream, the response uses the request's connection
         via = parse_via(request.headers.get("Via") or "")
-        host = via.params.get("received") or addr[0]
-        rport = via.params.get("rport")
-        if rport and rport.isdigit():
-            return (host, int(rport))
-        return (host, via.port or 5060)
+        # §18.2.1 makes received= the packet's source whenever sent-by differs, so the host is
+        # always the source. A received= or rport= the sender wrote itself is not followed: a name
+        # there would cost a blocking DNS lookup per datagram, a number would reflect our answers
+        # elsewhere, and rport=² is a digit to str.isdigit() but not to int().
+        if "rport" in via.params:
+            return (addr[0], addr[1])
+        return (addr[0], via.port or 5060)
 
     def _start_client_tx(
         self, request: SipRequest, addr: Addr, now: float, purpose: str, owner: str, reliable: bool = False

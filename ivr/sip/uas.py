@@ -234,7 +234,7 @@ class UasMixin(CoreBase):
             return
         self._respond(tx, 200, now)
         first = request.body.split(b"\n", 1)[0].decode("utf-8", "replace").split()
-        status = int(first[1]) if len(first) >= 2 and first[1].isdigit() else 0
+        status = int(first[1]) if len(first) >= 2 and first[1].isascii() and first[1].isdigit() else 0
         state = (request.headers.get("Subscription-State") or "").lower()
         final = status >= 200 or state.startswith("terminated")
         self._emit(ReferResult(call.call_id, status, final))

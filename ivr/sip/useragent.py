@@ -20,7 +20,7 @@ import heapq
 
 from ivr.sip.events import CallEnded, Event, MessageDropped
 from ivr.sip.message import SipParseError, SipRequest, SipResponse, make_response, new_tag, parse_message
-from ivr.sip.ratelimit import is_scanner
+from ivr.sip.ratelimit import is_scanner_request
 from ivr.sip.registration import Registration, RegistrationMixin
 from ivr.sip.transaction import (
     ClientTransaction,
@@ -146,7 +146,7 @@ class UserAgent(UasMixin, UacMixin, RegistrationMixin):
             self._on_parse_error(exc, addr)
             return
         if isinstance(message, SipRequest):
-            if is_scanner(message.headers.get("User-Agent")):
+            if is_scanner_request(message):
                 self._drop("scanner")  # silence: nothing to fingerprint, nothing to enumerate
                 return
             self._on_request(message, addr, now)

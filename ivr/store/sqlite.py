@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,18 @@ MIGRATIONS: tuple[str, ...] = (
     # the server's default changes before it is served.
     """
     ALTER TABLE callbacks ADD COLUMN retry_spacing REAL;
+    """,
+    # The agent board: every worker process's view of who is free, and the one place where an
+    # agent is claimed before their phone rings, so two workers never ring the same agent.
+    """
+    CREATE TABLE agent_board (
+        agent TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        since REAL NOT NULL,
+        owner TEXT NOT NULL,
+        run TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1
+    );
     """,
 )
 
@@ -186,6 +198,51 @@ class SqliteStore:
             return self._db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
+
+    # -- the agent board (see ivr.handoff.board) ------------------------------------------------
+
+    def board_join(self, run: str, owner: str, agents: Sequence[tuple[str, str, float]]) -> None:
+        """Start this run's board: rows of earlier runs go; agents are added as (id, state, since).
+
+        Workers of one run join with the same ``run``: the first one's rows stand, so a worker
+        starting late does not undo what another has already claimed.
+        """
+        with self._tx() as db:
+            db.execute("DELETE FROM agent_board WHERE run != ?", (run,))
+            db.executemany(
+                "INSERT OR IGNORE INTO agent_board (agent, state, since, owner, run) VALUES (?,?,?,?,?)",
+                [(agent, state, since, owner, run) for agent, state, since in agents],
+            )
+
+    def board_claim(self, agent: str, owner: str, run: str, now: float) -> bool:
+        """Reserve an available agent for ``owner``; False when someone else was first.
+
+        An agent not on the board yet (nobody joined) is taken to be available.
+        """
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO agent_board (agent, state, since, owner, run) "
+                "VALUES (?, 'available', ?, ?, ?)",
+                (agent, now, owner, run),
+            )
+            cur = db.execute(
+                "UPDATE agent_board SET state='reserved', since=?, owner=?, version=version+1 "
+                "WHERE agent=? AND state='available'",
+                (now, owner, agent),
+            )
+            return cur.rowcount == 1
+
+    def board_publish(self, agent: str, state: str, since: float, owner: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE agent_board SET state=?, since=?, owner=?, version=version+1 WHERE agent=?",
+                (state, since, owner, agent),
+            )
+
+    def board_read(self) -> list[tuple[str, str, float, str, int]]:
+        """(agent, state, since, owner, version) for every agent on the board."""
+        rows = self._read("SELECT agent, state, since, owner, version FROM agent_board ORDER BY agent")
+        return [(str(r[0]), str(r[1]), float(r[2]), str(r[3]), int(r[4])) for r in rows]
 
     def pragma(self, name: str) -> Any:
         return self._read(f"PRAGMA {name}")[0][0]

@@ -209,17 +209,19 @@ def rtp(seq: int, ssrc: int = 0x1111, pt: int = 0, payload: bytes = b"\xff" * 16
 def test_latching_ignores_hijack_and_relatches_after_silence() -> None:
     s = MediaStream("PCMU", 101, B_ADDR, rng=random.Random(4))
     assert s.send_address == B_ADDR
-    s.receive(rtp(1), ("192.0.2.7", 30000), now=10.0)  # NAT: not the SDP address
-    assert s.latched == ("192.0.2.7", 30000)
-    assert s.send_address == ("192.0.2.7", 30000)
+    nat = ("192.0.2.7", 30000)  # NAT: not the SDP address
+    s.receive(rtp(1), nat, now=10.0)
+    assert s.latched is None, "the signalled address gets a moment first"
+    s.receive(rtp(2), nat, now=10.5)
+    assert s.latched == nat and s.send_address == nat
     for i in range(5):
-        s.receive(rtp(100 + i, ssrc=0x6666), EVIL, now=10.5 + i * 0.1)
-    assert s.stats.foreign_source == 5
-    assert s.latched == ("192.0.2.7", 30000)
+        s.receive(rtp(100 + i, ssrc=0x6666), EVIL, now=10.6 + i * 0.1)
+    assert s.stats.foreign_source == 6  # the NAT'd caller's first packet, then the five
+    assert s.latched == nat
     assert s.jitter.stats.received == 1
-    s.receive(rtp(2), ("192.0.2.7", 30000), now=11.0)
+    s.receive(rtp(3), nat, now=11.0)
     s.receive(rtp(200, ssrc=0x6666), EVIL, now=12.9)  # 1.9 s of silence: still not enough
-    assert s.stats.foreign_source == 6
+    assert s.stats.foreign_source == 7
     s.receive(rtp(201, ssrc=0x7777), ("192.0.2.7", 30001), now=13.2)  # rebinding after > 2 s
     assert s.latched == ("192.0.2.7", 30001)
     assert s.stats.relatched == 1
@@ -425,3 +427,21 @@ def test_send_frame_goes_out_on_the_next_tick_and_mixes_with_a_prompt() -> None:
     assert mixed is not None
     assert abs(int(PCMU.decode(mixed.payload)[0]) - 1500) < 40
     assert not a.player.playing
+
+
+def test_signalled_address_takes_the_latch_back_from_a_stranger() -> None:
+    # RTP bleed: a stranger sprays our ports before the caller's first packet.
+    s = MediaStream("PCMU", 101, B_ADDR, rng=random.Random(9))
+    s.receive(rtp(1, ssrc=0x6666), EVIL, now=1.0)
+    assert s.latched is None and s.stats.foreign_source == 1
+    s.receive(rtp(1), B_ADDR, now=1.01)  # the caller, where the SDP said
+    assert s.latched == B_ADDR
+    s.receive(rtp(2, ssrc=0x6666), EVIL, now=1.02)
+    assert s.latched == B_ADDR and s.stats.foreign_source == 2
+    # A caller silent past the grace lets the stranger latch; its first packet takes it back.
+    late = MediaStream("PCMU", 101, B_ADDR, rng=random.Random(9))
+    late.receive(rtp(1, ssrc=0x6666), EVIL, now=1.0)
+    late.receive(rtp(2, ssrc=0x6666), EVIL, now=1.6)
+    assert late.latched == EVIL
+    late.receive(rtp(1), B_ADDR, now=1.7)
+    assert late.latched == B_ADDR and late.stats.relatched == 1

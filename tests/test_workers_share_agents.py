@@ -1,0 +1,96 @@
+"""Two worker processes, one agent: the agent's phone never rings for both at once.
+
+Each caller's Call-ID decides its worker; the test places calls until each worker holds one,
+then both callers ask for a person at the same moment. Without the agent board both workers
+would see the agent free and ring them twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from ivr.call.call import Call
+from ivr.call.engine import Engine, EngineConfig
+from ivr.net.workers import owner_of
+from tests.test_handoff_calls import Agent, run, serve, when_said
+
+
+class CountingAgent(Agent):
+    """Answers every call (a softphone with call waiting) and counts calls up at once."""
+
+    def __init__(self, name: str, talk: float) -> None:
+        super().__init__(name, talk)
+        self.up = 0
+        self.most = 0
+
+    async def answer(self, call: Call) -> None:
+        self.up += 1
+        self.most = max(self.most, self.up)
+        try:
+            await super().answer(call)
+        finally:
+            self.up -= 1
+
+
+async def one_call_per_worker(engines: list[Engine], target: str) -> dict[int, Call]:
+    held: dict[int, Call] = {}
+    for attempt in range(40):
+        engine = engines[attempt % len(engines)]
+        call = await engine.dial(target)
+        worker = owner_of(f"Call-ID: {call.call_id}\r\n".encode(), 2)
+        assert worker is not None
+        if worker in held:
+            call.hangup("that worker has a caller already")
+            continue
+        held[worker] = call
+        if len(held) == 2:
+            return held
+    raise AssertionError("no Call-ID landed on the second worker in 40 calls")
+
+
+def test_two_workers_never_ring_one_agent_twice(tmp_path: Path) -> None:
+    agent = CountingAgent("hana", talk=6.0)
+
+    async def scenario() -> None:
+        port = await agent.start(63000)
+        extra = ("--workers", "2", "--wrap-up", "1")
+        with serve(tmp_path, [("hana", f"sip:hana@127.0.0.1:{port}")], *extra) as server:  # type: ignore[attr-defined]
+            target = f"sip:support@127.0.0.1:{server.address[1]}"
+            engines = [
+                Engine(
+                    EngineConfig(
+                        port=0, user=f"+49301111{i}", rtp_low=64000 + 500 * i, rtp_high=64498 + 500 * i
+                    )
+                )
+                for i in range(2)
+            ]
+            for engine in engines:
+                await engine.start()
+            calls = await one_call_per_worker(engines, target)
+            await when_said(server, "To talk to a person")
+            for call in calls.values():
+                call.send_dtmf("0")  # both at once: each worker wants the one agent
+            await when_said(server, "All our agents are busy")
+            for call in calls.values():
+                call.send_dtmf("1")  # the one told to wait, waits
+            ended = await asyncio.gather(*(call.wait_ended(60) for call in calls.values()))
+            for engine in engines:
+                await engine.stop(0.5)
+            finished = [line for line in server.log_lines() if line.get("event") == "flow finished"]
+            taken = [
+                line for line in server.log_lines() if line.get("event") == "agent taken by another worker"
+            ]
+        assert agent.engine is not None
+        await agent.engine.stop(0.5)
+        assert all(ended)
+        assert agent.most == 1, "the agent's phone rang for two callers at once"
+        assert len(agent.calls) == 2, "both callers reached the agent, one after the other"
+        by_worker = {
+            line["worker"]: line["outcome"] for line in finished if line.get("outcome") == "transferred"
+        }
+        assert by_worker == {0: "transferred", 1: "transferred"}
+        # The waiting worker knew the agent was busy from the board (or lost the claim to it).
+        assert len(taken) <= 1
+
+    run(scenario)
