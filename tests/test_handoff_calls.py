@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from ivr.media.prompts import tone
 from ivr.speech.prompts import PromptLibrary
 from ivr.store.base import Booking
 from ivr.store.sqlite import SqliteStore
-from tests.server import REPO, RunningServer, free_udp_port, ivr_server
+from tests.server import REPO, RunningServer, answers_options, free_udp_port, ivr_server
 from tests.sipp_runner import SIPP_DIR, run_sipp, start_sipp
 
 FLOWS = REPO / "tests" / "flows" / "handoff"
@@ -395,3 +396,41 @@ def test_an_answering_machine_gets_a_short_message_and_the_attempt_does_not_coun
     run(scenario)
     (done,) = callbacks(tmp_path / "ivr.db")
     assert done["state"] == "connected" and done["attempts"] == "2/3"
+
+
+def test_a_store_that_cannot_commit_gets_an_honest_answer_never_a_false_promise(tmp_path: Path) -> None:
+    agent = Agent("ida", talk=30.0)
+
+    async def scenario() -> None:
+        port = await agent.start(60000)
+        with serve(tmp_path, [("ida", f"sip:ida@127.0.0.1:{port}")]) as server:  # type: ignore[attr-defined]
+            first, second, two, seen = await busy_line(server)
+            two.send_dtmf("2")  # call me back
+            seen = await when_said(server, "We will call you back at", seen)
+            two.send_dtmf("1")
+            seen = await when_said(server, "first free slot", seen)
+            # Another process holds the store's write lock past the busy timeout (a stuck backup,
+            # a failing disk): the booking cannot be committed.
+            blocker = sqlite3.connect(tmp_path / "ivr.db", timeout=0)
+            blocker.execute("BEGIN EXCLUSIVE")
+            try:
+                two.send_dtmf("1")
+                await when_said(server, "could not book a callback", seen, timeout=30)
+                assert await two.wait_ended(15)
+            finally:
+                blocker.rollback()
+                blocker.close()
+            await first.stop(0.5)
+            await second.stop(0.5)
+            assert server.process.poll() is None and answers_options(server.address)
+            texts = said(server)
+            errors = [
+                line for line in server.log_lines() if line.get("event") == "callback could not be stored"
+            ]
+        assert agent.engine is not None
+        await agent.engine.stop(0.5)
+        assert not any("Your callback is booked" in text for text in texts), "a promise that was not stored"
+        assert len(errors) == 1
+
+    run(scenario)
+    assert callbacks(tmp_path / "ivr.db") == []
