@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--drain-timeout", type=float, default=30.0, help="seconds calls may finish on SIGTERM"
     )
+    serve.add_argument(
+        "--cache-max-mb", type=float, default=500.0,
+        help="disk budget of the prompt cache; prompts written longest ago are removed beyond it",
+    )  # fmt: skip
     serve.add_argument("--flows", type=Path, default=Path("flows"), help="directory of flow files")
     serve.add_argument("--flow", default="demo", help="flow for calls whose dialled user names no flow")
     serve.add_argument("--agents", type=Path, default=None, help="agents.yaml: name, uri, languages, skills")
@@ -259,7 +263,7 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
         print(f"ivr serve: no valid flow named {args.flow!r} in {args.flows}", file=sys.stderr)
         return 1
     low, high = args.rtp_ports
-    prompts = PromptLibrary(args.cache_dir)
+    prompts = PromptLibrary(args.cache_dir, max_disk_bytes=int(args.cache_max_mb * 1024 * 1024))
     config = EngineConfig(
         host=args.host, port=args.port, tcp=args.tcp, advertised_host=args.advertise,
         rtp_low=low, rtp_high=high, max_calls=args.max_calls, workers=workers,
