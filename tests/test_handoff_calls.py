@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -434,3 +435,32 @@ def test_a_store_that_cannot_commit_gets_an_honest_answer_never_a_false_promise(
 
     run(scenario)
     assert callbacks(tmp_path / "ivr.db") == []
+
+
+def test_sigterm_turns_a_waiting_caller_into_a_callback_that_keeps_their_place(tmp_path: Path) -> None:
+    agent = Agent("jan", talk=30.0)
+
+    async def scenario() -> None:
+        port = await agent.start(60000)
+        extra = ("--drain-timeout", "20", "--announce-every", "60")
+        with serve(tmp_path, [("jan", f"sip:jan@127.0.0.1:{port}")], *extra) as server:  # type: ignore[attr-defined]
+            first, second, two, seen = await busy_line(server)
+            two.send_dtmf("1")  # wait
+            seen = await when_said(server, "Thank you for waiting", seen)
+            waiting_since = time.time()
+            server.process.send_signal(signal.SIGTERM)
+            await when_said(server, "we have booked a callback to", seen)
+            assert await two.wait_ended(20), "the IVR ended the call after saying so"
+            await first.stop(0.5)
+            await second.stop(0.5)
+            server.process.wait(30)
+        assert agent.engine is not None
+        await agent.engine.stop(0.5)
+        (booked,) = callbacks(tmp_path / "ivr.db")
+        assert booked["number"] == NUMBER and booked["state"] == "pending"
+        # Virtual hold: the callback keeps the time the caller joined the line, not the shutdown's.
+        with SqliteStore(tmp_path / "ivr.db") as store:
+            (record,) = store.list_callbacks()
+        assert record.queue_entered_at < waiting_since and record.context
+
+    run(scenario)

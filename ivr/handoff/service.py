@@ -309,6 +309,8 @@ class Handoff:
                 tried.clear()  # everyone missed once: try them all again while the caller waits
             if any(key.digit == "2" for key in call.flush_keys()):
                 return TransferOutcome("no_agent", detail="caller chose a callback")
+            if self.engine is not None and self.engine.draining:
+                return await self._callback_at_shutdown(call, request)
             if time.monotonic() >= next_announcement:
                 estimate = self._estimate(language, skill, self.queue.ahead(call.call_id, now))
                 key = "still_waiting_offer" if estimate.seconds > self.config.wait_limit else "still_waiting"
@@ -321,6 +323,42 @@ class Handoff:
             await asyncio.sleep(0.5)
         self.queue.leave(call.call_id)
         raise CallGone(call.end_reason or "caller left")
+
+    async def _callback_at_shutdown(self, call: Call, request: TransferRequest) -> TransferOutcome:
+        """The server is stopping: a waiting caller keeps their place as a callback, not a cut line."""
+        language = request.language
+        entered = self._entered.pop(call.call_id, time.time())
+        self.queue.leave(call.call_id)
+        try:
+            number: ApprovedNumber | None = approve(
+                call.info.caller, policy_from_flow((), self.config.default_country)
+            )
+        except NumberRejected:
+            number = None
+        if number is not None:
+            ahead = self.queue.line_length(language, request.skill, time.time())
+            estimate = self._estimate(language, request.skill, ahead)
+            promise = promise_asap(dt.datetime.now(ZoneInfo(self.config.timezone)), None, estimate)
+            booking = Booking(
+                number=number.e164, language=language, queue_entered_at=entered, window_start=time.time(),
+                promised_by=promise.deadline.timestamp(), max_attempts=3, skill=request.skill,
+                context=dict(request.context), promise_text=promise.text(language),
+            )  # fmt: skip
+            try:
+                await self._db(self.store.book, booking, time.time())
+            except StoreError as error:
+                call.log.error("callback could not be stored at shutdown", error=str(error))
+            else:
+                call.log.info("callback booked at shutdown", number=number.e164)
+                await self._say(
+                    call, "shutdown_booked", language, interruptible=False,
+                    number=_spell(number.e164), promise=promise.text(language),
+                )  # fmt: skip
+                call.hangup("server stopping: callback booked")
+                return TransferOutcome("failed", detail="server stopping; callback booked")
+        await self._say(call, "shutdown_sorry", language, interruptible=False)
+        call.hangup("server stopping")
+        return TransferOutcome("failed", detail="server stopping")
 
     async def _refer(self, call: Call, request: TransferRequest) -> TransferOutcome:
         assert self.engine is not None

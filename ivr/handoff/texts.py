@@ -58,6 +58,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "de": "Für den nächsten freien Termin, {asap}, drücken Sie die 1. {slot_choices}",
     },
     "slot_choice": {"en": "For {slot}, press {digit}.", "de": "Für {slot} drücken Sie die {digit}."},
+    "shutdown_booked": {
+        "en": "I am sorry, this line has to close for maintenance now. So that you do not lose your place, "
+        "we have booked a callback to {number}: we will call you {promise}. Goodbye.",
+        "de": "Es tut mir leid, diese Leitung muss jetzt für Wartungsarbeiten schließen. Damit Sie Ihren "
+        "Platz nicht verlieren, haben wir einen Rückruf an {number} gebucht: wir rufen Sie {promise} "
+        "an. Auf Wiederhören.",
+    },
+    "shutdown_sorry": {
+        "en": "I am sorry, this line has to close for maintenance now. Please call again in a few minutes.",
+        "de": "Es tut mir leid, diese Leitung muss jetzt für Wartungsarbeiten schließen. Bitte rufen Sie "
+        "in ein paar Minuten wieder an.",
+    },
     # When the caller can be heard, every question names its spoken answers too (see asking.py).
     "all_busy_speech": {
         "en": "All our agents are busy. {ahead_text} The expected wait is {wait}. "
