@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-max-mb", type=float, default=500.0,
         help="disk budget of the prompt cache; prompts written longest ago are removed beyond it",
     )  # fmt: skip
+    serve.add_argument(
+        "--tts-engine", choices=("espeak-ng", "pyttsx3"), default="espeak-ng",
+        help="render prompts with an espeak-ng process each (same audio every time) or in process",
+    )  # fmt: skip
     serve.add_argument("--flows", type=Path, default=Path("flows"), help="directory of flow files")
     serve.add_argument("--flow", default="demo", help="flow for calls whose dialled user names no flow")
     serve.add_argument("--agents", type=Path, default=None, help="agents.yaml: name, uri, languages, skills")
@@ -263,7 +267,10 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
         print(f"ivr serve: no valid flow named {args.flow!r} in {args.flows}", file=sys.stderr)
         return 1
     low, high = args.rtp_ports
-    prompts = PromptLibrary(args.cache_dir, max_disk_bytes=int(args.cache_max_mb * 1024 * 1024))
+    prompts = PromptLibrary(
+        args.cache_dir, max_disk_bytes=int(args.cache_max_mb * 1024 * 1024),
+        in_process_tts=args.tts_engine == "pyttsx3",
+    )  # fmt: skip
     config = EngineConfig(
         host=args.host, port=args.port, tcp=args.tcp, advertised_host=args.advertise,
         rtp_low=low, rtp_high=high, max_calls=args.max_calls, workers=workers,

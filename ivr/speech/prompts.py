@@ -31,9 +31,10 @@ class PromptLibrary:
         tts: TextToSpeech | None = None,
         max_texts: int = 2048,
         max_disk_bytes: int | None = None,
+        in_process_tts: bool = False,
     ) -> None:
         self.cache = PromptCache(cache_dir / "pcm")
-        self.tts = tts if tts is not None else TextToSpeech(cache_dir / "tts")
+        self.tts = tts if tts is not None else TextToSpeech(cache_dir / "tts", in_process=in_process_tts)
         self.max_disk_bytes = max_disk_bytes  # None: the disk cache is not pruned
         self._new_texts = 0
         self.pruned = 0  # files removed to keep the budget

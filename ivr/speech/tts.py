@@ -1,9 +1,13 @@
 """Text to telephone audio with espeak-ng, rendered once per (text, voice, rate) and cached.
 
-Rendering runs as a separate espeak-ng process per prompt, so it never blocks the event loop
-and concurrent renders cannot trample each other (the in-process engine is not thread-safe).
-Files are written under a temporary name and renamed, so a crash never leaves half a prompt
-in the cache.
+By default each prompt is rendered by its own espeak-ng process; with ``in_process`` it goes
+through pyttsx3 on one dedicated thread (see ``pyttsx3_worker``), falling back to the command.
+Neither blocks the event loop. The command is the default because measured here it is as fast
+(15 ms against 14 ms for a short prompt: starting espeak-ng is cheap) and always gives the same
+audio for the same text, while in process libespeak-ng carries state from one prompt to the next
+(the same German sentence came out 67 725, 68 491 or 69 475 samples long depending on what was
+rendered before), and prompts should sound the same every time. Files are written under a
+temporary name and renamed, so a crash never leaves half a prompt in the cache.
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
+
+from ivr.speech.pyttsx3_worker import shared_renderer
 
 # espeak-ng voice per flow language; an operator can name any espeak-ng voice instead.
 VOICES = {"en": "en-us", "de": "de", "ko": "ko"}
@@ -29,10 +36,11 @@ def voice_for(language: str) -> str:
 
 
 class TextToSpeech:
-    def __init__(self, cache_dir: Path, executable: str = "espeak-ng") -> None:
+    def __init__(self, cache_dir: Path, executable: str = "espeak-ng", in_process: bool = False) -> None:
         self.cache_dir = cache_dir
         self.executable = executable
         self._inflight: dict[Path, asyncio.Future[Path]] = {}
+        self.in_process = shared_renderer() if in_process else None
 
     def available(self) -> bool:
         return shutil.which(self.executable) is not None
@@ -46,7 +54,11 @@ class TextToSpeech:
         if target.exists():
             return target
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(f".{os.getpid()}.part")
+        partial = target.with_suffix(f".{os.getpid()}-{threading.get_ident()}.part")
+        if self.in_process is not None and self.in_process.render(text, voice, rate, partial):
+            os.replace(partial, target)
+            return target
+        partial.unlink(missing_ok=True)
         try:
             subprocess.run(
                 [self.executable, "-v", voice, "-s", str(rate), "-w", str(partial), "--", text],
