@@ -68,6 +68,12 @@ class _Call:
     state: str = "inviting"
     answered_at: float = 0.0
     remote_rtp: tuple[str, int] | None = None
+    # RFC 3261 Timer A: a lost INVITE is sent again after 0.5 s, 1 s, 2 s... until the server
+    # answers at all, as every real phone does; without it one dropped datagram is a failed call.
+    invite: bytes = b""
+    resend_at: float = 0.0
+    resend_interval: float = 0.5
+    heard_back: bool = False
 
 
 def _sdp(port: int) -> str:
@@ -147,6 +153,10 @@ def probe_calls(
                     _on_sip(call, data.decode(errors="replace"), target, stamp)
             now = time.monotonic()
             for call in active:
+                if call.state == "inviting" and not call.heard_back and now >= call.resend_at:
+                    call.sip.sendto(call.invite, target)
+                    call.resend_interval *= 2  # Timer A doubles (§17.1.1.2)
+                    call.resend_at = now + call.resend_interval
                 if (
                     keys
                     and call.state == "up"
@@ -192,7 +202,9 @@ def _start_call(target: tuple[str, int], selector: selectors.BaseSelector) -> _C
     call = _Call(StreamRecord(uuid.uuid4().hex), sip, rtp, time.monotonic(), uuid.uuid4().hex[:8])
     selector.register(sip, selectors.EVENT_READ, call)
     selector.register(rtp, selectors.EVENT_READ, call)
-    sip.sendto(_request("INVITE", target, call, _sdp(rtp.getsockname()[1])), target)
+    call.invite = _request("INVITE", target, call, _sdp(rtp.getsockname()[1]))
+    call.resend_at = call.started + call.resend_interval
+    sip.sendto(call.invite, target)
     return call
 
 
@@ -236,6 +248,7 @@ def _on_rtp(call: _Call, data: bytes, stamp: float) -> None:
 def _on_sip(call: _Call, text: str, target: tuple[str, int], stamp: float) -> None:
     first_line = text.split("\r\n", 1)[0]
     if first_line.startswith("SIP/2.0 "):
+        call.heard_back = True
         status = int(first_line.split()[1])
         cseq = _header(text, "CSeq")
         if "INVITE" in cseq and status >= 200:
