@@ -258,9 +258,13 @@ class Handoff:
                 continue
             tried.add(agent.id)
             hold = hold_music()
-            call.media.player.play(np.tile(hold, 10), interruptible=False)
+            music = call.media.player.play(np.tile(hold, 10), interruptible=False)
             agent_call = await self._ring(agent, headers)
             if agent_call is None:
+                # Not answered: the music stops now, or the next words to the caller would queue
+                # behind up to 20 s of it and any key pressed meanwhile would answer a question
+                # the caller has not heard yet.
+                call.media.player.cancel(music)
                 continue
             if not call.active:  # the caller gave up while the agent's phone rang
                 agent_call.hangup("caller left")
