@@ -41,7 +41,9 @@ def _commit() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=300, help="concurrent calls to hold")
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--round", type=float, default=5.0, help="minutes per round")
@@ -115,7 +117,8 @@ def _markdown(rows: list[dict[str, float]]) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {r['round']:.0f} | {r['minute']:.1f} | {r['calls']:.0f} | {r['answered']:.0f} | {r['failed']:.0f}"
+            f"| {r['round']:.0f} | {r['minute']:.1f} | {r['calls']:.0f} | {r['answered']:.0f}"
+            f" | {r['failed']:.0f}"
             f" | {r['setup_p99_ms']:.1f} | {r['spacing_p99_ms']:.1f} / {r['spacing_max_ms']:.1f}"
             f" | {r['reply_p95_ms']:.1f} | {r['cpu_core_share']:.2f} | {r['rss_mb']:.0f} |"
         )
