@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -297,6 +298,11 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     serves_api = args.http_port and (workers is None or workers.index == 0)
     http = await _start_http(args, engine, handoff, application, log) if serves_api else None
     await engine.start()
+    # What start-up made (modules, flows, prompts, models) lives as long as the server. Frozen, it
+    # is out of the collector's sight: full collections, which stop every call while they run,
+    # then scan only what calls create (measured in BENCHMARKS.md, keypad capacity with SIPp).
+    gc.collect()
+    gc.freeze()
     if args.register and (workers is None or workers.index == 0):
         await _register(engine, args.register, args.password or "", log)
     stop = asyncio.Event()
