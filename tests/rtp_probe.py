@@ -93,7 +93,7 @@ def _request(method: str, target: tuple[str, int], call: _Call, body: str = "") 
         f"From: <sip:probe@{local[0]}:{local[1]}>;tag={call.tag}",
         call.to_header or f"To: <sip:ivr@{target[0]}:{target[1]}>",
         f"Call-ID: {call.record.call_id}",
-        f"CSeq: {call.cseq} {'INVITE' if method == 'ACK' else method}",
+        f"CSeq: {call.cseq} {method}",  # an ACK carries the INVITE's number and its own method
         f"Contact: <sip:probe@{local[0]}:{local[1]}>",
     ]
     if body:

@@ -4,6 +4,8 @@ caller utterances rendered by espeak-ng and sent as RTP by the project's own cal
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,13 +40,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         yield running
 
 
-def call(server: RunningServer, actions: list[Action], tmp_path: Path) -> CallReport:
+def call(server: RunningServer, actions: list[Action], tmp_path: Path, flow: str = "menu") -> CallReport:
     async def scenario() -> CallReport:
         caller = Engine(EngineConfig(port=0, user="caller", rtp_low=52000, rtp_high=52998))
         await caller.start()
         try:
             return await place_call(
-                caller, f"sip:menu@127.0.0.1:{server.address[1]}", actions,
+                caller, f"sip:{flow}@127.0.0.1:{server.address[1]}", actions,
                 PromptLibrary(tmp_path / "cache"), language="ko", max_duration=40,
             )  # fmt: skip
         finally:
@@ -103,3 +105,29 @@ def test_recognition_latency_and_results_are_measured_per_step(server: RunningSe
     }
     assert lines['ivr_asr_results_total{kind="speech",step="menu/menu"}'] >= 1
     assert lines['ivr_asr_latency_seconds_count{step="menu/menu"}'] >= 1
+
+
+def test_early_match_answers_and_the_live_view_shows_what_the_caller_says(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """menu_early.yaml answers on a settled partial result; the API shows the partial meanwhile."""
+    reports: list[CallReport] = []
+    caller = threading.Thread(
+        target=lambda: reports.append(call(server, [Action(9.5, "say", "예약")], tmp_path, flow="menu_early"))
+    )
+    caller.start()
+    partials: set[str] = set()
+    while caller.is_alive():
+        status, calls = http(HTTP_PORT, "GET", "/api/calls")
+        for live in calls if status == 200 else []:
+            status, state = http(HTTP_PORT, "GET", f"/api/calls/{live['call_id']}")
+            if status == 200:
+                partials.add(state["partial"])
+        time.sleep(0.05)
+    caller.join()
+    assert reports and reports[0].answered and reports[0].ended_by == "remote"
+    assert "예약" in partials
+    record = last_flow(server)
+    assert record["flow"] == "menu_early" and record["steps"] == ["menu", "booking"]
+    result = heard(server)[-1]
+    assert result["text"] == "예약" and result["early"] is True

@@ -23,6 +23,7 @@ import yaml
 from ivr.flow import model as m
 from ivr.flow.expressions import Expr, ExprError, literal, parse
 from ivr.flow.loader import Document, PathKey
+from ivr.flow.port import DEFAULT_END_SILENCE
 from ivr.flow.templates import Template, TemplateError, parse_template
 
 KINDS = (
@@ -52,6 +53,11 @@ _ROUTING_FIELDS = {
     "failed": ("callback",),
     "else": ("branch",),
 }
+# A menu's closing silence: under 100 ms a pause inside a word ends the turn; over 3 s callers
+# think the line is dead.
+MIN_END_SILENCE = 0.1
+MAX_END_SILENCE = 3.0
+DEFAULT_EARLY_MATCH = 0.2  # seconds: `early_match: true`
 _TAKES_NEXT = frozenset({"say", "collect", "set", "lookup", "call"})
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -393,12 +399,46 @@ class Builder:
                     self.doc.mark(cp),
                 )
             )
+        end_silence, early_match = self.endpointing(value, path, choices)
         return m.MenuStep(
             prompt=self.prompt(value["prompt"], (*path, "prompt")),
             choices=tuple(choices),
             retries=self.retries(value, path),
+            end_silence=end_silence,
+            early_match=early_match,
             **common,
         )
+
+    def endpointing(
+        self, value: dict[str, Any], path: PathKey, choices: list[m.Choice]
+    ) -> tuple[float | None, float | None]:
+        """A menu's ``end_silence`` and ``early_match`` (``true`` means DEFAULT_EARLY_MATCH)."""
+        end_silence = None
+        if "end_silence" in value:
+            end_silence = self.duration(value["end_silence"], (*path, "end_silence"), DEFAULT_END_SILENCE)
+            if not MIN_END_SILENCE <= end_silence <= MAX_END_SILENCE:
+                self.error(
+                    self.doc.mark((*path, "end_silence")),
+                    f"end_silence must be between {MIN_END_SILENCE * 1000:.0f}ms and {MAX_END_SILENCE:.0f}s"
+                    " (callers pause between words; longer only delays every answer)",
+                )
+        raw = value.get("early_match", False)
+        if raw is False:
+            return end_silence, None
+        ep: PathKey = (*path, "early_match")
+        early = DEFAULT_EARLY_MATCH if raw is True else self.duration(raw, ep, DEFAULT_EARLY_MATCH)
+        closing = end_silence if end_silence is not None else DEFAULT_END_SILENCE
+        if not any(c.phrases for c in choices):
+            self.error(
+                self.doc.mark(ep), "early_match needs spoken phrases, and no choice of this menu has any"
+            )
+        elif not 0.02 <= early < closing:
+            self.error(
+                self.doc.mark(ep),
+                f"early_match ({early * 1000:.0f}ms) must be shorter than end_silence"
+                f" ({closing * 1000:.0f}ms), or it never ends a turn early",
+            )
+        return end_silence, early
 
     def collect(self, value: dict[str, Any], path: PathKey, common: dict[str, Any]) -> m.CollectStep:
         low = int(value.get("min", 1))

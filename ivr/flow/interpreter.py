@@ -373,7 +373,14 @@ class Interpreter:
         grammar = [p for c in step.choices for p in c.phrases]
         if human is not None and step.fast_path_enabled:
             grammar += human.phrases
-        spec = self._spec(step, step.retries, grammar=tuple(grammar), max_digits=1)
+        spec = self._spec(
+            step,
+            step.retries,
+            grammar=tuple(grammar),
+            max_digits=1,
+            end_silence=step.end_silence,
+            early_match=step.early_match,
+        )
 
         def accept(heard: Heard) -> _Next | None:
             if heard.kind == "keys":

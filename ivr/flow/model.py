@@ -203,6 +203,8 @@ class MenuStep(Step):
     prompt: Prompt
     choices: tuple[Choice, ...]
     retries: Retries
+    end_silence: float | None = None  # seconds of quiet that end a spoken answer; None: the default
+    early_match: float | None = None  # seconds a partial must stay one phrase in quiet; None: off
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,6 +32,10 @@ class LookupFailed(Exception):
 
 HeardKind = Literal["keys", "speech", "noinput", "nomatch"]
 
+# The recogniser's closing silence when a step sets none (ivr.media.vad.VadConfig.end_silence_ms);
+# flows only need it to check that an early match can come before it.
+DEFAULT_END_SILENCE = 0.6
+
 
 @dataclass(frozen=True)
 class Heard:
@@ -61,6 +65,10 @@ class ListenSpec:
     grammar: tuple[str, ...] = ()
     language: str = "en"
     confidence: float = 0.5  # speech below this counts as no-match
+    end_silence: float | None = None  # seconds of quiet that end speech; None: DEFAULT_END_SILENCE
+    # Seconds a partial result must stay exactly one grammar phrase, over quiet, to end the turn
+    # before the closing silence is complete; None: always wait for the whole silence.
+    early_match: float | None = None
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,11 @@ class Vad:
         """Frame-level decision with hangover (for gating audio), not the utterance state."""
         return self._since_speech <= self.config.hangover_frames
 
+    @property
+    def quiet_frames(self) -> int:
+        """Quiet frames in a row since the last speech frame of an utterance (0 outside one)."""
+        return self._quiet if self.speaking else 0
+
     def _features(self, frame: Int16Array | None) -> tuple[float, float]:
         if frame is None:
             return -math.inf, 0.0

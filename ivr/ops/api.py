@@ -125,6 +125,7 @@ async def snapshot(ops: Ops) -> dict[str, Any]:
                 "flow": live.flow,
                 "step": live.step,
                 "seconds": round(now - live.call.started_at),
+                "partial": live.port.partial,
             }
             for live in ops.flows.live.values()
         ],
@@ -238,6 +239,8 @@ async def call_state(request: web.Request) -> web.Response:
             "step": live.step,
             "listening": live.port.listening,
             "listens": live.port.listens,
+            # What the recogniser makes of the caller's words so far (this turn, or the last one).
+            "partial": live.port.partial,
         }
     )
 

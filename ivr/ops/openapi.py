@@ -36,7 +36,12 @@ OPENAPI: dict[str, Any] = {
         },
         "/api/calls": {"get": _op("Live calls with their current step", "the live calls")},
         "/api/calls/{call_id}": {
-            "get": _op("A live call's step and whether the caller's turn is now", "the call", ("call_id",))
+            "get": _op(
+                "A live call's step, whether the caller's turn is now, and the partial transcript of"
+                " what they are saying",
+                "the call",
+                ("call_id",),
+            )
         },
         "/api/records/{call_id}": {
             "get": _op("The detail record of a finished call", "the record", ("call_id",))

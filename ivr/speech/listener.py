@@ -15,6 +15,9 @@ One ``listen`` at a time:
   the syllable that the VAD needed 60 ms to trust is not lost;
 - speech end (``end_silence_ms`` of quiet) or ``max_utterance`` seconds of speech ends the
   utterance; the result comes back with ``latency_ms`` from that moment to the decision;
+- with ``early_match_ms`` (grammar only), a partial result that is exactly one allowed phrase and
+  has stayed so over that much decoded quiet ends the utterance before the closing silence is
+  complete (``ivr.speech.early``); the final decode still judges it;
 - ``no_input_timeout`` seconds without speech start: ``noinput``.
 
 Time is counted in received frames (20 ms each), so tests can feed frames as fast as they like;
@@ -38,6 +41,7 @@ import numpy.typing as npt
 
 from ivr.logs import get_logger
 from ivr.media.vad import SpeechEnd, SpeechStart, Vad, VadConfig
+from ivr.speech.early import EarlyMatch
 from ivr.speech.intents import DEFAULT_INTENT_THRESHOLD, Intent, match_intent
 from ivr.speech.models import VoskModel
 from ivr.speech.recognizer import DEFAULT_THRESHOLD, Recognition, StreamingRecognizer, Word, decode_pool
@@ -68,6 +72,7 @@ class ListenSpec:
     max_utterance: float = 15.0
     end_silence_ms: int | None = None  # None: the VAD configuration's
     partials: bool = False
+    early_match_ms: int | None = None  # None: always wait for the whole closing silence
 
     def labels(self) -> dict[str, str]:
         if self.grammar is None:
@@ -87,6 +92,7 @@ class SpeechResult:
     score: float = 0.0  # the intent match's score (grammar: the confidence)
     latency_ms: float | None = None  # end of speech detected -> result
     speech_ms: float = 0.0  # length of the utterance as the VAD saw it
+    early: bool = False  # ended by an early match, before the VAD's closing silence
 
 
 @dataclass(eq=False)
@@ -102,6 +108,9 @@ class _Session:
     speech_frames: int = 0  # frames handed to the recognizer (pre-roll included)
     speech_ms: float = 0.0  # speech start to speech end, as the VAD stamps them
     start_stamp: int = 0
+    start_frame: int = 0  # ``frames`` when the speech began
+    early: EarlyMatch | None = None
+    ended_early: bool = False
     ended_at: float | None = None
     started_wall: float = 0.0
     last_frame_wall: float = 0.0
@@ -171,11 +180,14 @@ class SpeechListener:
         session = _Session(spec, future, started_wall=self._loop.time(), last_frame_wall=self._loop.time())
         self._session = session
         self.partial = ""
-        if spec.end_silence_ms is not None and spec.end_silence_ms != self.vad.config.end_silence_ms:
-            floor = self.vad.floor_db
-            self.vad = Vad(dataclasses.replace(self.vad_config, end_silence_ms=spec.end_silence_ms))
-            self.vad.floor_db = floor
+        # Each turn gets the closing silence it asks for; a turn that asks none gets the default
+        # back (a short menu silence must not stick to the free-form question after it).
+        end_silence = spec.end_silence_ms or self.vad_config.end_silence_ms
+        if end_silence != self.vad.config.end_silence_ms or self.vad.speaking:
+            self._restart_vad(end_silence)
         phrases = list(spec.labels()) if spec.grammar is not None else None
+        if phrases and spec.early_match_ms is not None:
+            session.early = EarlyMatch.for_phrases(phrases, spec.early_match_ms)
         creating = self._loop.run_in_executor(
             self.executor, lambda: StreamingRecognizer(self.model, phrases, threshold=spec.threshold)
         )
@@ -191,6 +203,12 @@ class SpeechListener:
                 break
             self._feed(session, frame)
         return future
+
+    def _restart_vad(self, end_silence_ms: int) -> None:
+        """A fresh utterance state, keeping the noise floor the VAD has learnt on this line."""
+        floor = self.vad.floor_db
+        self.vad = Vad(dataclasses.replace(self.vad_config, end_silence_ms=end_silence_ms))
+        self.vad.floor_db = floor
 
     def cancel(self) -> None:
         """Stop listening (the call ended or the flow moved on); a pending ``listen`` is cancelled."""
@@ -219,6 +237,7 @@ class SpeechListener:
             if isinstance(event, SpeechStart):
                 session.speaking = True
                 session.start_stamp = event.timestamp
+                session.start_frame = session.frames - self.vad_config.start_frames + 1
                 session.pending.extend(self._ring)  # pre-roll: the onset the VAD needed to trust
                 session.speech_frames = len(self._ring)
                 self._ring.clear()
@@ -240,13 +259,28 @@ class SpeechListener:
         elif session.speech_frames * FRAME_SECONDS >= session.spec.max_utterance:
             session.speech_ms = session.spec.max_utterance * 1000.0
             self._end_of_speech(session)
-        elif len(session.pending) >= MIN_BATCH_FRAMES:
+        elif len(session.pending) >= self._batch_frames(session):
             self._pump(session)
+
+    def _batch_frames(self, session: _Session) -> int:
+        # In the quiet after a word an early match is waiting for the partial to catch up with the
+        # audio: decode every frame there (silence is cheap), in 100 ms batches elsewhere.
+        if session.early is not None and self.vad.quiet_frames > 0:
+            return 1
+        return MIN_BATCH_FRAMES
 
     def _end_of_speech(self, session: _Session) -> None:
         session.ending = True
         session.ended_at = self._clock()
         self._pump(session)
+
+    def _end_early(self, session: _Session) -> None:
+        quiet = self.vad.quiet_frames
+        session.speech_ms = max(0, session.frames - quiet - session.start_frame) * FRAME_SECONDS * 1000.0
+        session.ended_early = True
+        # The VAD is still inside the utterance; the next turn must start from "not speaking".
+        self._restart_vad(self.vad.config.end_silence_ms)
+        self._end_of_speech(session)
 
     # -- decoding jobs -------------------------------------------------------------------------
 
@@ -270,13 +304,20 @@ class SpeechListener:
             return
         chunks, session.pending = session.pending, []
         final = session.ending
-        want_partial = not final and (session.spec.partials or self.on_partial is not None)
+        want_partial = not final and (
+            session.spec.partials or self.on_partial is not None or session.early is not None
+        )
+        decoded = session.speech_frames  # every frame received so far is in this job
         session.busy = True
         job = self._loop.run_in_executor(self.executor, _decode, recognizer, chunks, final, want_partial)
-        job.add_done_callback(lambda f: self._decoded(session, f, final))
+        job.add_done_callback(lambda f: self._decoded(session, f, final, decoded))
 
     def _decoded(
-        self, session: _Session, job: asyncio.Future[tuple[Recognition | None, str]], final: bool
+        self,
+        session: _Session,
+        job: asyncio.Future[tuple[Recognition | None, str]],
+        final: bool,
+        decoded: int,
     ) -> None:
         session.busy = False
         if session.future.done() or job.cancelled():
@@ -293,8 +334,14 @@ class SpeechListener:
                 self.on_partial(partial)
         if final and recognition is not None:
             self._resolve(session, self._result(session, recognition))
-        else:
-            self._pump(session)
+            return
+        early = session.early
+        if early is not None and not session.ending:
+            early.update(partial, decoded)
+            if early.ready(decoded, session.speech_frames, self.vad.quiet_frames):
+                self._end_early(session)
+                return
+        self._pump(session)
 
     def _result(self, session: _Session, recognition: Recognition) -> SpeechResult:
         spec = session.spec
@@ -307,6 +354,7 @@ class SpeechListener:
             recognition.words,
             latency_ms=latency,
             speech_ms=speech_ms,
+            early=session.ended_early,
         )
         if not recognition.matched:
             return base

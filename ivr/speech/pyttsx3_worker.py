@@ -11,6 +11,7 @@ is one synthesizer per process.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -71,6 +72,10 @@ class Pyttsx3Renderer:
             return False
         return path.exists() and path.stat().st_size > 44  # more than a bare WAV header
 
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+        self._engine = None
+
 
 _shared: Pyttsx3Renderer | None = None
 _shared_lock = threading.Lock()
@@ -82,4 +87,7 @@ def shared_renderer() -> Pyttsx3Renderer:
     with _shared_lock:
         if _shared is None:
             _shared = Pyttsx3Renderer()
+            # The engine goes while Python is whole: dropped at interpreter teardown, pyttsx3's
+            # __del__ finds its modules already gone and prints a traceback.
+            atexit.register(_shared.close)
         return _shared
