@@ -464,3 +464,31 @@ def test_sigterm_turns_a_waiting_caller_into_a_callback_that_keeps_their_place(t
         assert record.queue_entered_at < waiting_since and record.context
 
     run(scenario)
+
+
+def test_after_an_agent_rejects_the_caller_hears_the_next_question_at_once(tmp_path: Path) -> None:
+    # The hold music played while the agent's phone rang (20 s of it) must stop when the agent
+    # rejects: otherwise the question behind it is heard 20 s late, after keys already answered it.
+    agent_port = free_udp_port()
+
+    async def scenario() -> None:
+        rejecting = start_sipp(SIPP_DIR / "uas_busy.xml", None, local_port=agent_port, calls=1, timeout=40)
+        with serve(tmp_path, [("kim", f"sip:kim@127.0.0.1:{agent_port}")]) as server:  # type: ignore[attr-defined]
+            caller = Engine(EngineConfig(port=0, user=NUMBER, rtp_low=59000, rtp_high=59998))
+            await caller.start()
+            call = await caller.dial(f"sip:support@127.0.0.1:{server.address[1]}")
+            seen = await when_said(server, "To talk to a person")
+            call.send_dtmf("0")
+            # kim is rejected and logged out after no more tries: nobody is free, so the caller
+            # is offered a callback right away or told that nobody is available.
+            seen = await when_said(server, "agent", seen)
+            asked_at = time.monotonic()
+            call.send_dtmf("2")
+            await when_said(server, "We will call you back at", seen, timeout=30)
+            waited = time.monotonic() - asked_at
+            call.hangup()
+            await caller.stop(0.5)
+        assert rejecting.wait(timeout=10).ok
+        assert waited < 15, f"the question came {waited:.1f} s late: it queued behind the hold music"
+
+    run(scenario)
