@@ -65,35 +65,53 @@ def answers_options(address: tuple[str, int], timeout: float = 0.2) -> bool:
 
 @contextlib.contextmanager
 def ivr_server(tmp_path: Path, *extra: str, rtp_base: int = 30000) -> Iterator[RunningServer]:
-    port = free_udp_port()
-    log_path = tmp_path / f"ivr-{port}.log"
-    cache = REPO / "audio" / "cache"
-    cmd = [
-        sys.executable, "-m", "ivr", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--rtp-ports", f"{rtp_base}-{rtp_base + 1998}", "--log-format", "json",
-        "--cache-dir", str(cache), "--drain-timeout", "2", *extra,
-    ]  # fmt: skip
-    if "--db" not in extra:
-        cmd += ["--db", str(tmp_path / f"ivr-{port}.db")]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy())
-    server = RunningServer(process, ("127.0.0.1", port), log_path)
+    server = _start(tmp_path, extra, rtp_base)
     try:
+        yield server
+    finally:
+        _stop(server.process)
+
+
+def _start(tmp_path: Path, extra: tuple[str, ...], rtp_base: int, attempts: int = 3) -> RunningServer:
+    """Start ``ivr serve`` and wait until it answers OPTIONS. The SIP port is picked free, but the
+    server binds it only after loading flows and models (seconds on a busy machine, with a Vosk
+    model): if another process took it meanwhile, start again on another port."""
+    for attempt in range(attempts):
+        port = free_udp_port()
+        log_path = tmp_path / f"ivr-{port}.log"
+        cmd = [
+            sys.executable, "-m", "ivr", "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--rtp-ports", f"{rtp_base}-{rtp_base + 1998}", "--log-format", "json",
+            "--cache-dir", str(REPO / "audio" / "cache"), "--drain-timeout", "2", *extra,
+        ]  # fmt: skip
+        if "--db" not in extra:
+            cmd += ["--db", str(tmp_path / f"ivr-{port}.db")]
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy()
+            )
+        server = RunningServer(process, ("127.0.0.1", port), log_path)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"ivr serve exited with {process.returncode}: {log_path.read_text()}")
+                output = log_path.read_text()
+                if "Address already in use" in output and attempt + 1 < attempts:
+                    break
+                raise RuntimeError(f"ivr serve exited with {process.returncode}: {output}")
             if answers_options(server.address):
-                break
+                return server
             time.sleep(0.05)
         else:
+            _stop(process)
             raise RuntimeError(f"ivr serve did not start: {log_path.read_text()}")
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,22 +63,6 @@ def callbacks(db: Path) -> list[dict[str, object]]:
 
 
 @contextmanager
-def serving(tmp: Path, *args: str, rtp_base: int) -> Iterator[RunningServer]:
-    """ivr_server(), started again if another process took its SIP port first: it picks a free
-    port, then loads flows and models before binding it, seconds on a busy machine."""
-    for attempt in range(3):
-        with ExitStack() as stack:
-            try:
-                server = stack.enter_context(ivr_server(tmp, *args, rtp_base=rtp_base))
-            except RuntimeError as error:
-                if attempt < 2 and "Address already in use" in str(error):
-                    continue
-                raise
-            yield server
-            return
-
-
-@contextmanager
 def support_line(tmp: Path, agent_port: int, *extra: str) -> Iterator[RunningServer]:
     """The support flow by keypad with one agent, "carol", at SIPp's agent_port."""
     agents = tmp / "agents.yaml"
@@ -90,7 +74,7 @@ def support_line(tmp: Path, agent_port: int, *extra: str) -> Iterator[RunningSer
         "--flows", str(HANDOFF), "--flow", "support", "--keypad-only", "--agents", str(agents),
         "--db", str(tmp / "ivr.db"), "--ring-timeout", "3", "--wrap-up", "1", *extra,
     )  # fmt: skip
-    with serving(tmp, *args, rtp_base=36000) as server:
+    with ivr_server(tmp, *args, rtp_base=36000) as server:
         yield server
 
 
@@ -177,7 +161,7 @@ def test_speaking_caller_is_routed_by_the_word_it_says(tmp_path: Path) -> None:
     workdir.mkdir()
     os.symlink(REPO / "sipp", workdir / "sipp")
     args = ("--flows", str(KOREAN), "--flow", "menu", "--no-dither")
-    with serving(tmp_path, *args, rtp_base=38000) as server:
+    with ivr_server(tmp_path, *args, rtp_base=38000) as server:
         caller = run_sipp(
             "speech/uac_speaking.xml", target(server), service="menu", workdir=workdir, timeout=60
         )
