@@ -197,6 +197,11 @@ class MediaStream:
     def start_recording(self) -> None:
         self._recording = []
 
+    def recorded_so_far(self) -> Int16Array:
+        """What `stop_recording()` would return now, while recording goes on."""
+        frames = self._recording or []
+        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+
     def stop_recording(self) -> Int16Array:
         """Everything received since recording started, one frame per tick (silence where none)."""
         frames, self._recording = self._recording or [], None
