@@ -336,6 +336,7 @@ async def _start_http(
     if len(token) < 16:
         raise SystemExit("ivr serve: --http-port needs an API token of at least 16 characters (--api-token)")
     metrics = Metrics()
+    metrics.watch_gc()
     flows.on_finished = metrics.flow_finished  # type: ignore[attr-defined]
     flows.on_speech = metrics.speech_heard  # type: ignore[attr-defined]
     handoff.on_connected = metrics.time_to_human.observe

@@ -199,18 +199,19 @@ class FlowApplication:
             on_speech=lambda result: self._speech_heard(flow.name, call.call_id, result),
             executor=self.decoders,
         )
-        narrate = self.narrate
-        live: LiveCall | None = None
+        narrate, calls = self.narrate, self.live
 
         def on_step(scope: str, step: str) -> None:
             name = f"{scope + '/' if scope else ''}{step}"
+            # Looked up, not closed over: LiveCall holds the interpreter, which holds this function.
+            live = calls.get(call.call_id)
             if live is not None:
                 live.step = name
             if narrate is not None:
                 narrate(f"step {name}")
 
         interpreter = Interpreter(flow, port, on_step=on_step)
-        live = self.live[call.call_id] = LiveCall(call, flow.name, interpreter, port)
+        self.live[call.call_id] = LiveCall(call, flow.name, interpreter, port)
         try:
             result = await interpreter.run()
         finally:

@@ -88,7 +88,10 @@ class Call:
         future: asyncio.Future[PlayResult] = self._loop.create_future()
         item = self.media.player.play(samples, interruptible=interruptible, on_done=self._on_played)
         self._playing[item] = future
-        result = await future  # _finish() fails it with CallGone when the call ends
+        try:
+            result = await future  # _finish() fails it with CallGone when the call ends
+        finally:
+            del future  # CallGone's traceback holds this frame: no frame -> future -> error cycle
         return PlayOutcome.COMPLETED if result.completed else PlayOutcome.INTERRUPTED
 
     async def collect_digits(
@@ -199,7 +202,12 @@ class Call:
             await asyncio.wait({work, ended}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             ended.cancel()
-        if work.done():
-            return work.result()
-        work.cancel()
-        raise CallGone(self.end_reason or "ended")
+        try:
+            if work.done():
+                return work.result()
+            work.cancel()
+            raise CallGone(self.end_reason or "ended")
+        finally:
+            # An exception raised here keeps this frame in its traceback; without the task in the
+            # frame there is no frame -> task -> exception -> frame cycle left for the GC.
+            del work, ended

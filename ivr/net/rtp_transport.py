@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,20 @@ class _RtpProtocol(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:
         # The far end closed its port (ICMP unreachable); signalling decides the call's fate.
         pass
+
+
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """Bound here rather than by asyncio: a port taken elsewhere then costs one failed bind(),
+    not an OSError that asyncio keeps in a reference cycle (traceback, frame, error list)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 def _same(protocol: _RtpProtocol) -> _RtpProtocol:
@@ -78,11 +93,10 @@ class RtpPortAllocator:
                 continue
             protocol = _RtpProtocol()
             try:
-                transport, _ = await loop.create_datagram_endpoint(
-                    functools.partial(_same, protocol), local_addr=(self._host, port)
-                )
+                sock = _bound_socket(self._host, port)
             except OSError:
                 continue  # taken by another process: try the next one
+            transport, _ = await loop.create_datagram_endpoint(functools.partial(_same, protocol), sock=sock)
             self._in_use.add(port)
             sock = RtpSocket(transport, port, self)
             protocol.deliver = sock.deliver

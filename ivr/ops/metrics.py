@@ -3,15 +3,38 @@ watches to know whether callers are served and promises kept."""
 
 from __future__ import annotations
 
+import gc
+import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # The process itself (memory, CPU, open files) and its garbage collector: memory that grows
+        # with calls, and objects the collector has to find, show here before callers hear them.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.gc_pause = Histogram(
+            "ivr_gc_pause_seconds",
+            "How long each garbage collection stopped the event loop (and every call's audio)",
+            ["generation"],
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2),
+            registry=r,
+        )
+        self._gc_started = 0.0
         self.active_calls = Gauge("ivr_active_calls", "Calls in progress", registry=r)
         self.calls = Counter("ivr_calls", "Finished flow calls by outcome", ["flow", "outcome"], registry=r)
         self.time_to_human = Histogram(
@@ -63,6 +86,22 @@ class Metrics:
         self.no_match = Counter(
             "ivr_no_match", "No-input and no-match events by step", ["step", "kind"], registry=r
         )
+
+    def watch_gc(self) -> None:
+        """Time every collection from now on (the media clock sends a packet every 20 ms)."""
+        if self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
+
+    def unwatch_gc(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif self._gc_started:
+            self.gc_pause.labels(str(info["generation"])).observe(time.perf_counter() - self._gc_started)
+            self._gc_started = 0.0
 
     def flow_finished(self, flow: str, result: Any) -> None:
         """Count the call's outcome and every no-input/no-match by the step it happened in."""
