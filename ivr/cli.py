@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ivr.call.engine import Engine, EngineConfig
 from ivr.logs import configure_logging, get_logger
+from ivr.ops.stall_watch import StallWatch
 
 if TYPE_CHECKING:
     from aiohttp.web import AppRunner
@@ -140,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="decode speech without Kaldi's dither: reproducible results (tests)",
     )
     serve.add_argument("--reload-interval", type=float, default=2.0, help="seconds between flow file checks")
+    serve.add_argument(
+        "--stall-ms",
+        type=float,
+        default=100.0,
+        help="log the code that holds up the event loop (and every call's audio) this long (0: off)",
+    )
     serve.add_argument(
         "--workers",
         type=int,
@@ -296,13 +303,16 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     # One API per server: worker 0 serves it (the others could not bind the port anyway); agent
     # events it applies reach the other workers through the agent board.
     serves_api = args.http_port and (workers is None or workers.index == 0)
-    http = await _start_http(args, engine, handoff, application, log) if serves_api else None
+    watch = StallWatch(args.stall_ms / 1000.0) if args.stall_ms > 0 else None
+    http = await _start_http(args, engine, handoff, application, watch) if serves_api else None
     await engine.start()
     # What start-up made (modules, flows, prompts, models) lives as long as the server. Frozen, it
     # is out of the collector's sight: full collections, which stop every call while they run,
     # then scan only what calls create (measured in BENCHMARKS.md, keypad capacity with SIPp).
     gc.collect()
     gc.freeze()
+    if watch is not None:
+        watch.start()
     if args.register and (workers is None or workers.index == 0):
         await _register(engine, args.register, args.password or "", log)
     stop = asyncio.Event()
@@ -319,6 +329,8 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     await engine.stop(drain_timeout=args.drain_timeout)
     await watcher
     await dialer
+    if watch is not None:
+        watch.stop()
     if http is not None:
         await http.cleanup()
     handoff.store.close()
@@ -326,7 +338,7 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
 
 
 async def _start_http(
-    args: argparse.Namespace, engine: Engine, handoff: Handoff, flows: object, log: object
+    args: argparse.Namespace, engine: Engine, handoff: Handoff, flows: object, watch: StallWatch | None
 ) -> AppRunner:
     """The HTTP API and /metrics; the token comes from --api-token or IVR_API_TOKEN."""
     from ivr.ops.api import Ops, start_http
@@ -341,6 +353,8 @@ async def _start_http(
     flows.on_speech = metrics.speech_heard  # type: ignore[attr-defined]
     handoff.on_connected = metrics.time_to_human.observe
     handoff.on_waited = metrics.waited
+    if watch is not None:
+        watch.on_over = metrics.loop_stall.observe
     runner = await start_http(Ops(engine, handoff, flows, metrics, token), args.http_host, args.http_port)  # type: ignore[arg-type]
     get_logger().info("http api listening", host=args.http_host, port=args.http_port)
     return runner

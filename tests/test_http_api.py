@@ -136,3 +136,10 @@ def test_api_auth_agents_calls_callbacks_and_metrics(tmp_path: Path) -> None:
     assert lines["ivr_self_service_containment_ratio"] == by_outcome["resolved"] / len(records)
     assert lines['ivr_callbacks{state="cancelled"}'] == 1
     assert lines['ivr_agents{state="available"}'] == 1
+    # The process and its garbage collector: the full collection at start-up (before the start-up
+    # objects are frozen) was timed, and memory is that of a real process.
+    assert lines['ivr_gc_pause_seconds_count{generation="2"}'] >= 1
+    assert lines['ivr_gc_pause_seconds_sum{generation="2"}'] > 0
+    assert lines['python_gc_collections_total{generation="0"}'] >= 1
+    assert lines["process_resident_memory_bytes"] > 10e6 and lines["process_open_fds"] > 3
+    assert "ivr_event_loop_stall_seconds_count" in lines  # the stall watch reports here (--stall-ms)

@@ -35,6 +35,12 @@ class Metrics:
             registry=r,
         )
         self._gc_started = 0.0
+        self.loop_stall = Histogram(
+            "ivr_event_loop_stall_seconds",
+            "Stalls of the event loop over the --stall-ms threshold; the log names the code",
+            buckets=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+            registry=r,
+        )
         self.active_calls = Gauge("ivr_active_calls", "Calls in progress", registry=r)
         self.calls = Counter("ivr_calls", "Finished flow calls by outcome", ["flow", "outcome"], registry=r)
         self.time_to_human = Histogram(

@@ -1,0 +1,105 @@
+"""Names what held up the event loop: every call's 20 ms audio waits while anything blocks it.
+
+The loop beats a heartbeat every ``beat`` seconds; a watcher thread notices when the beat is
+``threshold`` late and takes the loop thread's stack right then, while it is still stuck, and
+logs it once per stall (then how long the stall lasted). Collector pauses have no stack of their
+own; they show as the frame that allocated when the collection began, and in
+``ivr_gc_pause_seconds`` on /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ivr.logs import get_logger
+
+
+@dataclass
+class Stall:
+    started: float  # monotonic time of the last beat before the stall
+    stack: list[str]  # the loop thread's frames, innermost last: "file:line in function"
+    lasted: float | None = None  # seconds (to within a beat), once the loop beat again
+
+
+@dataclass
+class StallWatch:
+    threshold: float = 0.1
+    beat: float = 0.025
+    on_over: Callable[[float], None] | None = None  # a stall's length once it is over (metrics)
+    stalls: list[Stall] = field(default_factory=list)  # the most recent ones
+    keep: int = 20
+
+    def __post_init__(self) -> None:
+        self._last_beat = time.monotonic()
+        self._loop_thread = 0
+        self._handle: asyncio.TimerHandle | None = None
+        self._stop = threading.Event()
+        self.report_errors = 0
+        self._thread: threading.Thread | None = None
+        self._log = get_logger(component="stall-watch")
+
+    def start(self) -> None:
+        """Call from the event loop's thread."""
+        self._loop_thread = threading.get_ident()
+        self._loop = asyncio.get_running_loop()
+        self._last_beat = time.monotonic()
+        self._handle = self._loop.call_later(self.beat, self._beat)
+        self._thread = threading.Thread(target=self._watch, name="stall-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._handle is not None:
+            self._handle.cancel()
+        if self._thread is not None:
+            self._thread.join(1.0)
+
+    def _beat(self) -> None:
+        self._last_beat = time.monotonic()
+        self._handle = self._loop.call_later(self.beat, self._beat)
+
+    def _watch(self) -> None:
+        current: Stall | None = None
+        while not self._stop.wait(self.beat):
+            last = self._last_beat
+            late = time.monotonic() - last
+            if current is None and late >= self.threshold:
+                current = Stall(last, self._loop_stack())
+                self._report_safely(current)
+            elif current is not None and last > current.started:
+                current.lasted = last - current.started
+                self._report_safely(current)
+                current = None
+
+    def _report_safely(self, stall: Stall) -> None:
+        try:
+            self._report(stall)
+        except Exception:  # a diagnostic must never end: the next stall matters as much
+            self.report_errors += 1
+
+    def _loop_stack(self) -> list[str]:
+        frame = sys._current_frames().get(self._loop_thread)
+        if frame is None:
+            return []
+        frames = traceback.extract_stack(frame)
+        return [f"{entry.filename}:{entry.lineno} in {entry.name}" for entry in frames]
+
+    def _report(self, stall: Stall) -> None:
+        if stall.lasted is None:
+            self.stalls.append(stall)
+            del self.stalls[: -self.keep]
+            # The innermost frames say what blocked; the outer ones are the loop itself.
+            after_ms = round(self.threshold * 1000)
+            # Innermost first ("stack" is a key structlog keeps for itself).
+            where = " <- ".join(reversed(stall.stack[-8:]))
+            self._log.warning("event loop stalled", after_ms=after_ms, where=where)
+            return
+        self._log.warning("event loop stall over", lasted_ms=round(stall.lasted * 1000))
+        if self.on_over is not None:
+            self.on_over(stall.lasted)
