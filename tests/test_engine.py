@@ -165,3 +165,31 @@ def test_keys_as_tones_in_the_audio_from_a_trunk_without_telephone_events(tmp_pa
     asyncio.run(scenario())
     # No telephone-event was negotiated, so the IVR listened for the tones (Goertzel) by itself.
     assert seen == {"digits": "719", "sources": {"inband"}}
+
+
+def test_a_caller_known_only_by_host_name_is_reached_for_signalling_and_audio(tmp_path: Path) -> None:
+    """The caller's Contact and SDP say "localhost", and it is dialled by name: the INVITE, the
+    IVR's audio (SDP c= line) and the IVR's BYE (Contact) all reach it, looked up off the loop."""
+
+    async def app(call: Call) -> None:
+        await call.play(tone(440, 600))
+        call.hangup()
+
+    async def scenario() -> None:
+        server = Engine(EngineConfig(port=0, rtp_low=42000, rtp_high=42998), app)
+        _, port = await server.start()
+        caller = Engine(
+            EngineConfig(port=0, user="tester", rtp_low=43000, rtp_high=43998, advertised_host="localhost")
+        )
+        await caller.start()
+        try:
+            report = await place_call(caller, f"sip:ivr@localhost:{port}", [], max_duration=10)
+        finally:
+            await _close(caller, server)
+        assert report.answered and report.ended_by == "remote", report
+        assert report.heard and 0.4 <= report.heard[0][1] - report.heard[0][0] <= 0.8, report.heard
+        # The name went through the resolver (looked up once, then cached), nothing was dropped.
+        resolver = server.endpoint.resolver
+        assert resolver.address_now(("localhost", 5060)) == ("127.0.0.1", 5060) and resolver.dropped == 0
+
+    asyncio.run(scenario())

@@ -427,10 +427,19 @@ class Engine:
         return mode == "always"
 
     def _apply(self, leg: _Leg, negotiated: Negotiated) -> None:
-        remote = (negotiated.remote_address, negotiated.remote_port)
-        leg.media.set_remote(
-            remote, negotiated.codec.name, negotiated.dtmf_payload_type, negotiated.direction
-        )
+        given = (negotiated.remote_address, negotiated.remote_port)
+        # An SDP may name a host (RFC 4566 c=): looked up off the loop, never per packet.
+        remote = self.endpoint.resolver.address_now(given)
+        codec, dtmf, direction = negotiated.codec.name, negotiated.dtmf_payload_type, negotiated.direction
+        media = leg.media
+        media.set_remote(remote, codec, dtmf, direction)
+        if remote is None:
+
+            def resolved(address: tuple[str, int]) -> None:
+                if media.remote is None:  # unless a re-INVITE moved the media meanwhile
+                    media.set_remote(address, media.codec, media.dtmf_pt, media.direction)
+
+            self.endpoint.resolver.when_resolved(given, resolved)
 
     def _attach_call(self, leg: _Leg, info: CallInfo) -> Call:
         # By call id, not by leg: a closure over the leg would tie Call and _Leg into a reference

@@ -93,10 +93,10 @@ class RtpPortAllocator:
                 continue
             protocol = _RtpProtocol()
             try:
-                sock = _bound_socket(self._host, port)
+                bound = _bound_socket(self._host, port)
             except OSError:
                 continue  # taken by another process: try the next one
-            transport, _ = await loop.create_datagram_endpoint(functools.partial(_same, protocol), sock=sock)
+            transport, _ = await loop.create_datagram_endpoint(functools.partial(_same, protocol), sock=bound)
             self._in_use.add(port)
             sock = RtpSocket(transport, port, self)
             protocol.deliver = sock.deliver

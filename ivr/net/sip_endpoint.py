@@ -8,10 +8,12 @@ application, whose reactions (answer, hang up, ...) are flushed in the same pass
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from ivr.logs import get_logger
+from ivr.net.resolver import HostResolver
 from ivr.net.tcp import SipTcpServer
 from ivr.sip.ratelimit import RateLimiter
 from ivr.sip.useragent import UserAgent
@@ -50,6 +52,8 @@ class SipEndpoint:
         # Per-source throttle, before any parsing: a flood from one address costs almost nothing.
         self.limiter: RateLimiter | None = None
         self.throttled = 0
+        # Targets given by name (agents' phones, a trunk) are looked up off the loop, then cached.
+        self.resolver = HostResolver()
 
     async def start(self, host: str, port: int, tcp: bool = False, reuse_port: bool = False) -> Address:
         transport, _ = await self._loop.create_datagram_endpoint(
@@ -64,6 +68,7 @@ class SipEndpoint:
         return self.local_address
 
     def close(self) -> None:
+        self.resolver.close()
         if self._timer is not None:
             self._timer.cancel()
         if self._udp is not None:
@@ -112,10 +117,17 @@ class SipEndpoint:
 
     def _flush(self) -> None:
         for data, addr in self.ua.datagrams_to_send(self._loop.time()):
-            if self._tcp is not None and self._tcp.send(data, addr):
-                continue
-            if self._udp is not None:
-                self._udp.sendto(data, addr)
+            target = self.resolver.address_now(addr)
+            if target is None:
+                self.resolver.when_resolved(addr, functools.partial(self._send, data))
+            else:
+                self._send(data, target)
+
+    def _send(self, data: bytes, addr: Address) -> None:
+        if self._tcp is not None and self._tcp.send(data, addr):
+            return
+        if self._udp is not None:
+            self._udp.sendto(data, addr)
 
     def _rearm(self) -> None:
         when = self.ua.get_timer()
