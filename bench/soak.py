@@ -14,6 +14,7 @@ every ``--sample`` seconds during the whole run.
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import platform
 import subprocess
@@ -87,6 +88,7 @@ def main() -> int:
             stop.set()
             sampler.join()
         alive = server.process.poll() is None
+        stalls = stall_summary(server.log_lines())
     table = _markdown(rows)
     failed = sum(int(r["failed"]) for r in rows)
     rss = [mb for _, mb in samples] or [rss_start]
@@ -95,6 +97,7 @@ def main() -> int:
         f" failed: {failed}. RSS: {rss_start:.0f} MB before the load, {min(rss):.0f}-{max(rss):.0f} MB"
         f" during it ({len(rss)} samples every {args.sample:.0f} s), {rss[-1]:.0f} MB at the end."
     )
+    verdict += f" {stalls}"
     print(table)
     print(verdict)
     if args.append is not None:
@@ -107,6 +110,23 @@ def main() -> int:
                 f"{table}\n\n{verdict}\n"
             )
     return 0 if alive and failed == 0 else 1
+
+
+def stall_summary(log: list[dict[str, object]]) -> str:
+    """What the server's stall watch logged: how often the loop stopped, how long, and where."""
+    lasted = [float(str(line["lasted_ms"])) for line in log if line.get("event") == "event loop stall over"]
+    where = collections.Counter(
+        str(line.get("where", "?")).split(" <- ")[0].rsplit("/", 1)[-1]
+        for line in log
+        if line.get("event") == "event loop stalled"
+    )
+    if not lasted and not where:
+        return "Event loop stalls (100 ms or more): none."
+    places = "; ".join(f"{place} ({count}x)" for place, count in where.most_common(3))
+    return (
+        f"Event loop stalls (100 ms or more): {max(len(lasted), sum(where.values()))},"
+        f" longest {max(lasted, default=0):.0f} ms; caught in: {places}."
+    )
 
 
 def _markdown(rows: list[dict[str, float]]) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 from bench.rtp_sink import SO_TIMESTAMPNS, StreamTimes, kernel_stamp, key_packets, rtp_ssrc, stream_summary
 from bench.sipp_load import message_blocks, setup_times_ms
+from bench.soak import stall_summary
 
 DASHES = "-" * 47
 
@@ -111,3 +112,17 @@ def test_stream_summary_of_nothing() -> None:
     figures = stream_summary({})
     assert figures["streams"] == 0 and figures["replies"] == 0
     assert math.isnan(figures["spacing_max_ms"]) and math.isnan(figures["reply_p95_ms"])
+
+
+def test_soak_summarises_the_stall_watch_log() -> None:
+    assert stall_summary([{"event": "call ended"}]) == "Event loop stalls (100 ms or more): none."
+    log: list[dict[str, object]] = [
+        {"event": "event loop stalled", "where": "/x/ivr/store/sqlite.py:120 in commit <- /x/a.py:1 in f"},
+        {"event": "event loop stall over", "lasted_ms": 180},
+        {"event": "event loop stalled", "where": "/x/ivr/store/sqlite.py:120 in commit <- /x/b.py:2 in g"},
+        {"event": "event loop stall over", "lasted_ms": 420},
+        {"event": "event loop stalled", "where": "/x/ivr/media/player.py:50 in tick"},
+    ]
+    text = stall_summary(log)
+    assert text.startswith("Event loop stalls (100 ms or more): 3, longest 420 ms")
+    assert "sqlite.py:120 in commit (2x); player.py:50 in tick (1x)" in text
