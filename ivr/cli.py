@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
     from ivr.handoff.service import Handoff
     from ivr.net.workers import WorkerSet
+    from ivr.ops.live_view import LiveView
+    from ivr.serve import FlowApplication
 
 DEFAULT_CACHE = Path("audio") / "cache"
 
@@ -304,7 +306,8 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     # events it applies reach the other workers through the agent board.
     serves_api = args.http_port and (workers is None or workers.index == 0)
     watch = StallWatch(args.stall_ms / 1000.0) if args.stall_ms > 0 else None
-    http = await _start_http(args, engine, handoff, application, watch) if serves_api else None
+    live = _live_view(application, handoff, workers)
+    http = await _start_http(args, engine, handoff, live, watch) if serves_api else None
     await engine.start()
     # What start-up made (modules, flows, prompts, models) lives as long as the server. Frozen, it
     # is out of the collector's sight: full collections, which stop every call while they run,
@@ -324,11 +327,17 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     loop.add_signal_handler(signal.SIGHUP, registry.on_sighup)
     watcher = asyncio.create_task(registry.watch(args.reload_interval, stop))
     dialer = asyncio.create_task(handoff.run_dialer(stop))
+    # Workers other than 0 tell the API (worker 0) about their calls, until the last has ended.
+    calls_over = asyncio.Event()
+    publisher = asyncio.create_task(live.publish(calls_over)) if workers and workers.index else None
     await stop.wait()
     log.info("shutting down", active_calls=engine.active_calls)
     await engine.stop(drain_timeout=args.drain_timeout)
+    calls_over.set()
     await watcher
     await dialer
+    if publisher is not None:
+        await publisher
     if watch is not None:
         watch.stop()
     if http is not None:
@@ -337,8 +346,19 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     return 0
 
 
+def _live_view(application: FlowApplication, handoff: Handoff, workers: WorkerSet | None) -> LiveView:
+    """The calls in progress the API shows: with several workers, everyone's, through the store."""
+    from ivr.ops.live_view import LiveView
+
+    if workers is None or workers.count < 2:
+        return LiveView(application)
+    return LiveView(
+        application, handoff.store, handoff.store_call, owner=handoff.config.owner, run=handoff.config.run
+    )
+
+
 async def _start_http(
-    args: argparse.Namespace, engine: Engine, handoff: Handoff, flows: object, watch: StallWatch | None
+    args: argparse.Namespace, engine: Engine, handoff: Handoff, live: LiveView, watch: StallWatch | None
 ) -> AppRunner:
     """The HTTP API and /metrics; the token comes from --api-token or IVR_API_TOKEN."""
     from ivr.ops.api import Ops, start_http
@@ -349,13 +369,15 @@ async def _start_http(
         raise SystemExit("ivr serve: --http-port needs an API token of at least 16 characters (--api-token)")
     metrics = Metrics()
     metrics.watch_gc()
-    flows.on_finished = metrics.flow_finished  # type: ignore[attr-defined]
-    flows.on_speech = metrics.speech_heard  # type: ignore[attr-defined]
+    flows = live.flows
+    flows.on_finished = metrics.flow_finished
+    flows.on_speech = metrics.speech_heard
     handoff.on_connected = metrics.time_to_human.observe
     handoff.on_waited = metrics.waited
     if watch is not None:
         watch.on_over = metrics.loop_stall.observe
-    runner = await start_http(Ops(engine, handoff, flows, metrics, token), args.http_host, args.http_port)  # type: ignore[arg-type]
+    ops = Ops(engine, handoff, flows, metrics, token, live)
+    runner = await start_http(ops, args.http_host, args.http_port)
     get_logger().info("http api listening", host=args.http_host, port=args.http_port)
     return runner
 

@@ -8,12 +8,15 @@ would see the agent free and ring them twice.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ivr.call.call import Call
 from ivr.call.engine import Engine, EngineConfig
 from ivr.net.workers import owner_of
 from tests.test_handoff_calls import Agent, run, serve, when_said
+from tests.test_http_api import TOKEN, free_tcp_port, http
 
 
 class CountingAgent(Agent):
@@ -92,5 +95,46 @@ def test_two_workers_never_ring_one_agent_twice(tmp_path: Path) -> None:
         assert by_worker == {0: "transferred", 1: "transferred"}
         # The waiting worker knew the agent was busy from the board (or lost the claim to it).
         assert len(taken) <= 1
+
+    run(scenario)
+
+
+def test_the_api_shows_the_calls_of_every_worker(tmp_path: Path) -> None:
+    """Worker 0 serves the API; a call carried by worker 1 is listed there too, and its context
+    (for the agent's screen-pop) is found, and it leaves the list when it ends."""
+    http_port = free_tcp_port()
+
+    async def api(path: str) -> tuple[int, Any]:
+        return await asyncio.to_thread(http, http_port, "GET", path)
+
+    async def until(condition: Callable[[Any], bool], path: str) -> Any:
+        for _ in range(100):
+            status, body = await api(path)
+            if status == 200 and condition(body):
+                return body
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{path} never matched: {body}")
+
+    async def scenario() -> None:
+        extra = ("--workers", "2", "--http-port", str(http_port), "--api-token", TOKEN)
+        with serve(tmp_path, [("nobody", "sip:nobody@127.0.0.1:9")], *extra) as server:  # type: ignore[attr-defined]
+            target = f"sip:support@127.0.0.1:{server.address[1]}"
+            engine = Engine(EngineConfig(port=0, user="+493011110", rtp_low=64000, rtp_high=64998))
+            await engine.start()
+            try:
+                calls = await one_call_per_worker([engine], target)
+                ids = {call.call_id for call in calls.values()}
+                listed = await until(lambda body: {c["call_id"] for c in body} == ids, "/api/calls")
+                assert {c["flow"] for c in listed} == {"support"}
+                status, context = await api(f"/api/calls/{calls[1].call_id}/context")
+                assert status == 200 and context["caller"] == "+493011110" and context["flow"] == "support"
+                status, state = await api(f"/api/calls/{calls[1].call_id}")
+                assert status == 200 and state["step"]
+                for call in calls.values():
+                    call.hangup("done")
+                await until(lambda body: body == [], "/api/calls")
+                assert (await api(f"/api/calls/{calls[1].call_id}/context"))[0] == 404
+            finally:
+                await engine.stop(0.5)
 
     run(scenario)

@@ -22,6 +22,7 @@ from prometheus_client import generate_latest
 from ivr.call.engine import Engine
 from ivr.handoff.agents import AgentEvent, AgentState, InvalidTransition
 from ivr.handoff.service import Handoff
+from ivr.ops.live_view import LiveView
 from ivr.ops.metrics import Metrics
 from ivr.ops.openapi import OPENAPI
 from ivr.serve import FlowApplication
@@ -45,6 +46,16 @@ class Ops:
     flows: FlowApplication
     metrics: Metrics
     token: str
+    live: LiveView | None = None  # calls of every worker; default: this process's only
+
+    def __post_init__(self) -> None:
+        if self.live is None:
+            self.live = LiveView(self.flows)
+
+    @property
+    def calls(self) -> LiveView:
+        assert self.live is not None
+        return self.live
 
 
 def build_app(ops: Ops) -> web.Application:
@@ -121,13 +132,13 @@ async def snapshot(ops: Ops) -> dict[str, Any]:
     return {
         "calls": [
             {
-                "caller": live.call.info.caller,
-                "flow": live.flow,
-                "step": live.step,
-                "seconds": round(now - live.call.started_at),
-                "partial": live.port.partial,
+                "caller": call["caller"],
+                "flow": call["flow"],
+                "step": call["step"],
+                "seconds": round(now - call["started_at"]),
+                "partial": call["partial"],
             }
-            for live in ops.flows.live.values()
+            for call in await ops.calls.all()
         ],
         "queue": [
             {"key": e.key, "kind": e.kind, "language": e.language, "waiting": round(now - e.entered_at)}
@@ -213,36 +224,21 @@ async def agent_action(request: web.Request) -> web.Response:
 
 async def calls(request: web.Request) -> web.Response:
     now = time.time()
+    keys = ("call_id", "caller", "called", "flow", "step")
     return web.json_response(
         [
-            {
-                "call_id": live.call.call_id,
-                "caller": live.call.info.caller,
-                "called": live.call.info.called,
-                "flow": live.flow,
-                "step": live.step,
-                "seconds": round(now - live.call.started_at, 1),
-            }
-            for live in _ops(request).flows.live.values()
+            {**{key: call[key] for key in keys}, "seconds": round(now - call["started_at"], 1)}
+            for call in await _ops(request).calls.all()
         ]
     )
 
 
 async def call_state(request: web.Request) -> web.Response:
-    live = _ops(request).flows.live.get(request.match_info["call_id"])
-    if live is None:
+    call = await _ops(request).calls.find(request.match_info["call_id"])
+    if call is None:
         return web.json_response({"error": "no such live call"}, status=404)
-    return web.json_response(
-        {
-            "call_id": live.call.call_id,
-            "flow": live.flow,
-            "step": live.step,
-            "listening": live.port.listening,
-            "listens": live.port.listens,
-            # What the recogniser makes of the caller's words so far (this turn, or the last one).
-            "partial": live.port.partial,
-        }
-    )
+    keys = ("call_id", "flow", "step", "listening", "listens", "partial")
+    return web.json_response({key: call[key] for key in keys})
 
 
 async def call_record(request: web.Request) -> web.Response:
@@ -270,21 +266,11 @@ async def call_record(request: web.Request) -> web.Response:
 
 
 async def call_context(request: web.Request) -> web.Response:
-    live = _ops(request).flows.live.get(request.match_info["call_id"])
-    if live is None:
+    call = await _ops(request).calls.find(request.match_info["call_id"])
+    if call is None:
         return web.json_response({"error": "no such live call"}, status=404)
-    plain = {
-        k: v for k, v in live.interpreter.vars.items() if isinstance(v, (str, int, float, bool)) or v is None
-    }
-    return web.json_response(
-        {
-            "call_id": live.call.call_id,
-            "caller": live.call.info.caller,
-            "flow": live.flow,
-            "step": live.step,
-            "context": plain,
-        }
-    )
+    keys = ("call_id", "caller", "flow", "step", "context")
+    return web.json_response({key: call[key] for key in keys})
 
 
 async def queue(request: web.Request) -> web.Response:

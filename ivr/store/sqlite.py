@@ -108,6 +108,16 @@ MIGRATIONS: tuple[str, ...] = (
         version INTEGER NOT NULL DEFAULT 1
     );
     """,
+    # With several workers each one publishes the calls it carries, about once a second, so the
+    # API (served by worker 0) lists every call and finds any call's context for a screen-pop.
+    """
+    CREATE TABLE live_calls (
+        owner TEXT PRIMARY KEY,
+        run TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        calls TEXT NOT NULL
+    );
+    """,
 )
 
 # Columns a transition may set besides state/owner/lease/version.
@@ -243,6 +253,25 @@ class SqliteStore:
         """(agent, state, since, owner, version) for every agent on the board."""
         rows = self._read("SELECT agent, state, since, owner, version FROM agent_board ORDER BY agent")
         return [(str(r[0]), str(r[1]), float(r[2]), str(r[3]), int(r[4])) for r in rows]
+
+    # -- calls in progress on other workers (see ivr.ops.live_view) --------------------------------
+
+    def live_publish(self, owner: str, run: str, now: float, calls: str) -> None:
+        """Replace ``owner``'s list of calls in progress (JSON); rows of earlier runs go."""
+        with self._tx() as db:
+            db.execute("DELETE FROM live_calls WHERE run != ?", (run,))
+            db.execute(
+                "INSERT OR REPLACE INTO live_calls (owner, run, updated_at, calls) VALUES (?,?,?,?)",
+                (owner, run, now, calls),
+            )
+
+    def live_read(self, run: str, fresh_after: float) -> list[tuple[str, str]]:
+        """(owner, calls JSON) of this run's workers that published after ``fresh_after``."""
+        rows = self._read(
+            "SELECT owner, calls FROM live_calls WHERE run = ? AND updated_at > ? ORDER BY owner",
+            (run, fresh_after),
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     def pragma(self, name: str) -> Any:
         return self._read(f"PRAGMA {name}")[0][0]

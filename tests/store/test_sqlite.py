@@ -294,3 +294,15 @@ def test_two_processes_booking_the_same_numbers_at_once(tmp_path: Path) -> None:
     events = sum(len(store.events(r.id)) for r in records)
     assert events == 300  # each number: one "book" and one "rebook"
     store.close()
+
+
+def test_live_calls_are_read_per_run_and_only_while_fresh(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "ivr.db") as store:
+        store.live_publish("old-worker", "run-1", 100.0, '[{"call_id": "a"}]')
+        store.live_publish("w1", "run-2", 200.0, '[{"call_id": "b"}]')  # a new start drops run-1
+        store.live_publish("w2", "run-2", 150.0, "[]")
+        assert store.live_read("run-1", 0.0) == []
+        assert store.live_read("run-2", 0.0) == [("w1", '[{"call_id": "b"}]'), ("w2", "[]")]
+        assert store.live_read("run-2", 160.0) == [("w1", '[{"call_id": "b"}]')]  # w2 went quiet
+        store.live_publish("w1", "run-2", 201.0, "[]")  # replaced, not added
+        assert store.live_read("run-2", 160.0) == [("w1", "[]")]
