@@ -19,7 +19,8 @@ Receiving
   which case the new source takes over, or they come from the address the SDP gave, which always
   takes the latch back from a stranger that got there first.  Before anything is latched, a
   source other than the SDP's waits `foreign_grace` seconds (a NAT'd caller) so that a stranger
-  spraying our ports cannot slip in keys before the caller's first packet.  Wrong payload types, malformed
+  spraying our ports cannot slip in keys before the caller's first packet; meanwhile the prompt
+  is held back rather than sent where a NAT'd caller would never hear it.  Wrong payload types, malformed
   datagrams and packets while inactive are counted, never raised.  A new audio SSRC resets the
   jitter buffer; RFC 4733 packets go through the `DtmfReceiver` and are returned from `receive()`
   at once; audio goes through the jitter buffer and comes out, decoded, on `tick()`.  The jitter
@@ -252,7 +253,7 @@ class MediaStream:
             if remote is not None and (addr[0] != remote[0] or addr[1] != remote[1]):
                 # Not from where the signalling said: a caller behind NAT, or a stranger spraying
                 # our ports before the caller's first packet. Give the signalled address a moment;
-                # only if it stays silent does this source latch (a NAT'd caller loses ~0.5 s).
+                # only if it stays silent does this source latch (a NAT'd caller's audio waits).
                 if self._foreign_since is None:
                     self._foreign_since = now
                 if now - self._foreign_since < self.foreign_grace:
@@ -382,7 +383,7 @@ class MediaStream:
             self._timestamp = (self._timestamp + FRAME * (frames if frames > 1 else 1)) & 0xFFFF_FFFF
         self._last_tick = now
 
-        if not self._sending or self.send_address is None:
+        if not self._sending or self.send_address is None or self._on_probation(now):
             self._talkspurt = False
             return None
         if self._dtmf_queue:
@@ -397,6 +398,13 @@ class MediaStream:
         marker = not self._talkspurt  # RFC 3551 §4.1: first packet after silence
         self._talkspurt = True
         return self._emit(marker, self.codec.payload_type, self._timestamp, payload)
+
+    def _on_probation(self, now: float) -> bool:
+        """A source other than the SDP's sends and the SDP's address has been silent: most likely
+        a caller behind NAT, whom audio sent to the SDP's (private) address never reaches. The
+        prompt waits for the latch (``foreign_grace`` at most) instead of losing its first words."""
+        since = self._foreign_since
+        return self._latched is None and since is not None and now - since < self.foreign_grace + 0.1
 
     def _next_dtmf_packet(self) -> bytes | None:
         item = self._dtmf_queue.popleft()

@@ -445,3 +445,32 @@ def test_signalled_address_takes_the_latch_back_from_a_stranger() -> None:
     assert late.latched == EVIL
     late.receive(rtp(1), B_ADDR, now=1.7)
     assert late.latched == B_ADDR and late.stats.relatched == 1
+
+
+def test_a_caller_behind_nat_hears_the_prompt_from_its_first_word() -> None:
+    # The SDP names a private address; the caller's packets come from their NAT's public one.
+    s = MediaStream("PCMU", 101, B_ADDR, rng=random.Random(5))
+    prompt = np.arange(160 * 60, dtype=np.int16) % 2000  # every frame tells where it came from
+    s.player.play(prompt)
+    first = s.tick(1.00)
+    assert first is not None  # nothing heard yet: the prompt starts towards the SDP's address
+    nat = ("192.0.2.7", 30000)
+    s.receive(rtp(1), nat, now=1.01)
+    held = [s.tick(1.02 + 0.02 * i) for i in range(20)]  # the stranger's probation: 0.4 s
+    assert held == [None] * 20  # not sent into the void
+    s.receive(rtp(30), nat, now=1.52)  # still the only source after the grace: latched
+    assert s.latched == nat and s.send_address == nat
+    resumed = s.tick(1.54)
+    assert resumed is not None
+    packet = RtpPacket.parse(resumed)
+    # It goes on with the prompt's second frame (nothing skipped), as a new talkspurt.
+    expected = PCMU.encode(prompt[160:320])
+    assert packet.payload == expected and packet.marker
+
+
+def test_the_prompt_is_held_for_the_grace_at_most() -> None:
+    s = MediaStream("PCMU", 101, B_ADDR, rng=random.Random(6))
+    s.player.play(np.full(160 * 60, 300, np.int16))
+    s.receive(rtp(1), EVIL, now=1.0)  # one stray packet, then nothing from anyone
+    assert s.tick(1.3) is None
+    assert s.tick(1.62) is not None and s.send_address == B_ADDR  # back to the SDP's address
