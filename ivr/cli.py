@@ -327,9 +327,9 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     loop.add_signal_handler(signal.SIGHUP, registry.on_sighup)
     watcher = asyncio.create_task(registry.watch(args.reload_interval, stop))
     dialer = asyncio.create_task(handoff.run_dialer(stop))
-    # Workers other than 0 tell the API (worker 0) about their calls, until the last has ended.
+    # Every worker tells the others about its calls and callers on hold, until the last has ended.
     calls_over = asyncio.Event()
-    publisher = asyncio.create_task(live.publish(calls_over)) if workers and workers.index else None
+    publisher = asyncio.create_task(live.publish(calls_over)) if workers and workers.count > 1 else None
     await stop.wait()
     log.info("shutting down", active_calls=engine.active_calls)
     await engine.stop(drain_timeout=args.drain_timeout)
@@ -352,9 +352,12 @@ def _live_view(application: FlowApplication, handoff: Handoff, workers: WorkerSe
 
     if workers is None or workers.count < 2:
         return LiveView(application)
-    return LiveView(
-        application, handoff.store, handoff.store_call, owner=handoff.config.owner, run=handoff.config.run
-    )
+    live = LiveView(
+        application, handoff.store, handoff.store_call,
+        owner=handoff.config.owner, run=handoff.config.run, queue=handoff.queue,
+    )  # fmt: skip
+    handoff.remote_waiting = live.others_waiting
+    return live
 
 
 async def _start_http(

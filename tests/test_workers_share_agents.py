@@ -8,6 +8,7 @@ would see the agent free and ring them twice.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from ivr.call.call import Call
 from ivr.call.engine import Engine, EngineConfig
 from ivr.net.workers import owner_of
-from tests.test_handoff_calls import Agent, run, serve, when_said
+from tests.test_handoff_calls import Agent, run, said, serve, when_said
 from tests.test_http_api import TOKEN, free_tcp_port, http
 
 
@@ -136,5 +137,56 @@ def test_the_api_shows_the_calls_of_every_worker(tmp_path: Path) -> None:
                 assert (await api(f"/api/calls/{calls[1].call_id}/context"))[0] == 404
             finally:
                 await engine.stop(0.5)
+
+    run(scenario)
+
+
+def test_callers_on_hold_at_two_workers_are_served_in_the_order_they_came(tmp_path: Path) -> None:
+    """One line across workers: the caller who came second, at the other worker, is told there is
+    one caller ahead, and the agent, once free, takes the first caller even though either worker
+    could have claimed them."""
+    agent = Agent("kim", talk=[5.0, 3.0, 3.0])
+
+    async def scenario() -> None:
+        port = await agent.start(63000)
+        extra = ("--workers", "2", "--wrap-up", "1")
+        with serve(tmp_path, [("kim", f"sip:kim@127.0.0.1:{port}")], *extra) as server:  # type: ignore[attr-defined]
+            target = f"sip:support@127.0.0.1:{server.address[1]}"
+            numbers = ["+4930999990", "+4930111110", "+4930111111"]
+            engines = [
+                Engine(EngineConfig(port=0, user=n, rtp_low=64000 + 600 * i, rtp_high=64598 + 600 * i))
+                for i, n in enumerate(numbers)
+            ]
+            for engine in engines:
+                await engine.start()
+            try:
+                # The first caller takes the only agent.
+                first = await engines[0].dial(target)
+                seen = await when_said(server, "To talk to a person")
+                first.send_dtmf("0")
+                while not agent.calls:
+                    await asyncio.sleep(0.05)
+                seen = len(said(server))
+                held = await one_call_per_worker(engines[1:], target)
+                early, late = held[0], held[1]  # the first to wait is on worker 0, the second on 1
+                await asyncio.sleep(2.0)  # both greetings under way
+                early.send_dtmf("0")
+                seen = await when_said(server, "All our agents are busy", seen)
+                assert "You are next in line" in said(server)[seen - 1]
+                early.send_dtmf("1")
+                await asyncio.sleep(2.5)  # published by worker 0, adopted by worker 1
+                late.send_dtmf("0")
+                seen = await when_said(server, "All our agents are busy", seen)
+                assert "There is one caller ahead of you" in said(server)[seen - 1]
+                late.send_dtmf("1")
+                ended = await asyncio.gather(*(c.wait_ended(60) for c in (first, early, late)))
+            finally:
+                for engine in engines:
+                    await engine.stop(0.5)
+        assert agent.engine is not None
+        await agent.engine.stop(0.5)
+        assert all(ended)
+        callers = [json.loads(str(record["headers"]["X-IVR-Context"]))["caller"] for record in agent.calls]  # type: ignore[index]
+        assert callers == [numbers[0], early.info.caller, late.info.caller]
 
     run(scenario)

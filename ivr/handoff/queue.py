@@ -23,7 +23,7 @@ every ``reoffer_every`` seconds. The queue is pure: the shell asks ``announcemen
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -31,7 +31,17 @@ from ivr.flow.templates import cardinal
 from ivr.handoff.agents import Agent, primary_language
 from ivr.handoff.estimator import WaitEstimate
 
-EntryKind = Literal["live", "callback"]
+# "remote": a live caller waiting on another worker process (--workers); served there, but in the
+# one line with everyone else, so callers are served in order across workers and told so.
+EntryKind = Literal["live", "callback", "remote"]
+
+
+@dataclass(frozen=True)
+class RemoteWaiter:
+    key: str
+    entered_at: float
+    language: str
+    skill: str | None
 
 
 @dataclass
@@ -143,6 +153,21 @@ class VirtualQueue:
         entry = self._entries.get(f"callback:{callback_id}")
         if entry is not None:
             entry.not_before = not_before
+
+    def sync_remote(self, waiting: Iterable[RemoteWaiter]) -> None:
+        """Make the entries of callers waiting on other workers match what those last published."""
+        seen = set()
+        for waiter in waiting:
+            if waiter.key in self._entries and self._entries[waiter.key].kind != "remote":
+                continue  # our own caller (published before it moved here: never, but harmless)
+            seen.add(waiter.key)
+            if waiter.key not in self._entries:
+                self._entries[waiter.key] = Entry(
+                    waiter.key, "remote", waiter.entered_at, waiter.language, waiter.skill, next(self._seq)
+                )
+        for entry in list(self._entries.values()):
+            if entry.kind == "remote" and entry.key not in seen:
+                del self._entries[entry.key]
 
     def leave(self, key: str) -> Entry | None:
         """Served, hung up, or a callback finished/cancelled."""

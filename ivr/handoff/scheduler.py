@@ -49,7 +49,7 @@ class Serve:
 
     agent: str
     entry: str
-    kind: Literal["live", "callback"]
+    kind: Literal["live", "callback", "remote"]
     callback_id: int | None = None
     version: int | None = None  # the callback's version, for the claim's compare-and-set
 
@@ -125,8 +125,8 @@ class Scheduler:
         def eligible(entry: Entry) -> bool:
             if entry.key in taken:
                 return False
-            if entry.kind == "live":
-                return True
+            if entry.kind != "callback":
+                return True  # a caller on hold (here or on another worker) is served by their own wait
             record = callbacks.get(entry.callback_id or -1)
             return record is not None and self.dialable(record, now)
 
@@ -136,8 +136,8 @@ class Scheduler:
             if entry is None:
                 continue
             taken.add(entry.key)
-            if entry.kind == "live":
-                out.append(Serve(agent.id, entry.key, "live"))
+            if entry.kind != "callback":
+                out.append(Serve(agent.id, entry.key, entry.kind))
             else:
                 record = callbacks[entry.callback_id or -1]
                 out.append(Serve(agent.id, entry.key, "callback", record.id, record.version))

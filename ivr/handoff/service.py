@@ -21,7 +21,7 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -41,7 +41,7 @@ from ivr.handoff.board import AgentBoard
 from ivr.handoff.estimator import HandleTimes, WaitEstimate, estimate_wait
 from ivr.handoff.numbers import ApprovedNumber, NumberRejected, approve, policy_from_flow
 from ivr.handoff.promise import Promise, hours_from_windows, offer_slots, promise_asap, promise_window
-from ivr.handoff.queue import VirtualQueue
+from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.handoff.scheduler import CustomerResult, RetryPolicy, Scheduler, Serve
 from ivr.handoff.texts import say
 from ivr.logs import get_logger
@@ -143,6 +143,9 @@ class Handoff:
         self.served_callbacks = 0
         self.on_connected: Callable[[float], None] | None = None  # seconds to a human, for metrics
         self.on_waited: Callable[[float, float], None] | None = None  # (announced, actual wait)
+        # With several workers: the callers on hold at the others, so that one line runs across
+        # all of them (order of service, positions and estimates); see ivr.ops.live_view.
+        self.remote_waiting: Callable[[], Awaitable[list[RemoteWaiter]]] | None = None
         # call id -> (announced wait, actual wait or None); taken by the call record at the end.
         self.waits: dict[str, tuple[float, float | None]] = {}
 
@@ -469,6 +472,8 @@ class Handoff:
 
     async def _dial_round(self, tasks: set[asyncio.Task[None]]) -> None:
         await self.board.sync()  # what the other workers did with the agents
+        if self.remote_waiting is not None:
+            self.queue.sync_remote(await self.remote_waiting())
         now = time.time()
         self.pool.tick(now)
         records = await self._db(self.store.list_callbacks, ACTIVE_STATES)

@@ -1,9 +1,11 @@
-"""Calls in progress as the API shows them: this process's, and with ``--workers`` everyone's.
+"""Calls in progress and callers on hold: this process's, and with ``--workers`` everyone's.
 
-Each worker carries its own calls; only worker 0 serves the API. So every other worker publishes
-what it carries to the store about once a second (one row per worker, replaced each time), and
-worker 0 adds the rows that are fresh to its own calls. A worker that stops publishing (it died)
-drops out of the list after ``FRESH_SECONDS``; the calls it carried ended with it.
+Each worker carries its own calls; only worker 0 serves the API, and each worker keeps its own
+callers on hold. So every worker publishes what it carries to the store about once a second (one
+row per worker, replaced each time): the calls, for worker 0's API, and the callers on hold, which
+every worker adds to its line so that callers are served in the order they came, whichever worker
+holds them, and are told their place in the one line. A worker that stops publishing (it died)
+drops out after ``FRESH_SECONDS``; the calls it carried ended with it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.logs import get_logger
 from ivr.serve import FlowApplication, LiveCall
 from ivr.store.base import StoreError
@@ -58,9 +61,11 @@ class LiveView:
         *,
         owner: str = "",
         run: str = "",
+        queue: VirtualQueue | None = None,
     ) -> None:
         """Without a store (one worker) only this process's calls are seen."""
         self.flows = flows
+        self.queue = queue
         self._store = store
         self._store_call = store_call
         self._owner = owner
@@ -69,19 +74,38 @@ class LiveView:
     def local(self) -> list[dict[str, Any]]:
         return [describe(live) for live in list(self.flows.live.values())]
 
-    async def all(self) -> list[dict[str, Any]]:
-        calls = self.local()
+    def waiting(self) -> list[dict[str, Any]]:
+        if self.queue is None:
+            return []
+        return [
+            {"key": e.key, "entered_at": e.entered_at, "language": e.language, "skill": e.skill}
+            for e in self.queue
+            if e.kind == "live"
+        ]
+
+    async def others(self) -> list[dict[str, Any]]:
+        """What the other workers published lately: {"calls": [...], "waiting": [...]} each."""
         if self._store is None or self._store_call is None:
-            return calls
+            return []
         try:
             rows = await self._store_call(self._store.live_read, self._run, time.time() - FRESH_SECONDS)
         except StoreError as error:
             log.warning("calls of other workers not readable", error=str(error))
-            return calls
-        for owner, published in rows:
-            if owner != self._owner:
-                calls.extend(json.loads(published))
+            return []
+        return [json.loads(published) for owner, published in rows if owner != self._owner]
+
+    async def all(self) -> list[dict[str, Any]]:
+        calls = self.local()
+        for other in await self.others():
+            calls.extend(other["calls"])
         return calls
+
+    async def others_waiting(self) -> list[RemoteWaiter]:
+        return [
+            RemoteWaiter(w["key"], float(w["entered_at"]), w["language"], w["skill"])
+            for other in await self.others()
+            for w in other["waiting"]
+        ]
 
     async def find(self, call_id: str) -> dict[str, Any] | None:
         live = self.flows.live.get(call_id)
@@ -93,10 +117,14 @@ class LiveView:
         """Publish this worker's calls until ``stop``; the last publication says "none"."""
         assert self._store is not None and self._store_call is not None
         while True:
-            calls = [] if stop.is_set() else self.local()
+            mine = (
+                {"calls": [], "waiting": []}
+                if stop.is_set()
+                else {"calls": self.local(), "waiting": self.waiting()}
+            )
             try:
                 await self._store_call(
-                    self._store.live_publish, self._owner, self._run, time.time(), json.dumps(calls)
+                    self._store.live_publish, self._owner, self._run, time.time(), json.dumps(mine)
                 )
             except StoreError as error:  # the calls go on; the API misses them for a moment
                 log.warning("calls not published", error=str(error))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ivr.handoff.agents import Agent, AgentState
 from ivr.handoff.estimator import WaitEstimate, estimate_wait
-from ivr.handoff.queue import QueueConfig, VirtualQueue
+from ivr.handoff.queue import QueueConfig, RemoteWaiter, VirtualQueue
 
 EN = Agent("a", "A", "sip:a@h", frozenset({"en"}), frozenset({"support"}), AgentState.AVAILABLE)
 
@@ -79,3 +79,26 @@ def test_unknown_wait_offers_the_callback() -> None:
     q.join("x", 0.0, "en", None)
     (a,) = q.announcements(30.0, lambda e, n: estimate_wait(n, 0, 0, 300.0))
     assert a.offer_callback and a.text("en") == "You are next in line. We cannot estimate the wait right now."
+
+
+def test_callers_on_hold_at_other_workers_stand_in_the_same_line() -> None:
+    q = VirtualQueue()
+    q.join("here-late", 30.0, "en", "support")
+    q.sync_remote(
+        [RemoteWaiter("there-early", 10.0, "en", "support"), RemoteWaiter("there-de", 5.0, "de", None)]
+    )
+    # The caller held by another worker came first: ours is second in the one line, and told so.
+    assert q.position("here-late", 40.0) == 2
+    assert [e.key for e in q if e.line == ("en", "support")] == ["there-early", "here-late"]
+    assert q.next_for(EN, 40.0).key == "there-early"  # type: ignore[union-attr]
+    # Announcements are for our own callers only; theirs hear them from their worker.
+    assert [a.key for a in q.announcements(1000.0, lambda e, ahead: estimate_wait(ahead, 1, 0, 300.0))] == [
+        "here-late"
+    ]
+    # Once served there (no longer published), ours is next.
+    q.sync_remote([RemoteWaiter("there-de", 5.0, "de", None)])
+    assert q.position("here-late", 40.0) == 1 and "there-early" not in q
+    # A published key that is one of ours stays ours.
+    q.sync_remote([RemoteWaiter("here-late", 1.0, "en", "support")])
+    assert q.get("here-late").kind == "live" and q.get("here-late").entered_at == 30.0  # type: ignore[union-attr]
+    assert "there-de" not in q

@@ -12,7 +12,7 @@ import pytest
 from ivr.handoff.agents import Agent, AgentPool, AgentState
 from ivr.handoff.numbers import NumberPolicy
 from ivr.handoff.promise import hours_from_windows
-from ivr.handoff.queue import VirtualQueue
+from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.handoff.scheduler import RetryPolicy, Scheduler
 from ivr.store.base import Booking, CallbackState
 from ivr.store.sqlite import SqliteStore
@@ -69,6 +69,20 @@ def test_free_agents_serve_the_line_in_order_callbacks_included(store: SqliteSto
         ("x", f"callback:{cb}", "callback"),
     ]
     assert plan[1].version == records[0].version
+
+
+def test_a_caller_on_hold_at_another_worker_keeps_the_agent_from_a_later_callback(store: SqliteStore) -> None:
+    sched = Scheduler(RetryPolicy(2, 600.0), HOURS)
+    queue = VirtualQueue()
+    cb = book(store, "+4930111111", MON_10 - 200)
+    queue.sync_remote([RemoteWaiter("held-elsewhere", MON_10 - 300, "en", None)])
+    records = store.list_callbacks()
+    sched.sync_queue(queue, records)
+    pool = AgentPool([agent("x", MON_10 - 50)])
+    plan = sched.plan(MON_10, queue, pool, {r.id: r for r in records})
+    # The agent is planned for the caller who came first; their own worker connects them.
+    assert [(s.agent, s.entry, s.kind) for s in plan] == [("x", "held-elsewhere", "remote")]
+    assert f"callback:{cb}" in queue
 
 
 def test_no_callbacks_outside_business_hours_or_to_numbers_no_longer_allowed(store: SqliteStore) -> None:
