@@ -92,7 +92,17 @@ class LiveView:
         except StoreError as error:
             log.warning("calls of other workers not readable", error=str(error))
             return []
-        return [json.loads(published) for owner, published in rows if owner != self._owner]
+        out = []
+        for owner, published in rows:
+            if owner == self._owner:
+                continue
+            try:
+                other = json.loads(published)
+                calls = [c for c in other["calls"] if isinstance(c, dict) and "call_id" in c]
+                out.append({"calls": calls, "waiting": list(other["waiting"])})
+            except (ValueError, TypeError, KeyError):  # a row this version cannot read: skip it
+                log.warning("unreadable publication of another worker", owner=owner)
+        return out
 
     async def all(self) -> list[dict[str, Any]]:
         calls = self.local()
@@ -101,11 +111,14 @@ class LiveView:
         return calls
 
     async def others_waiting(self) -> list[RemoteWaiter]:
-        return [
-            RemoteWaiter(w["key"], float(w["entered_at"]), w["language"], w["skill"])
-            for other in await self.others()
-            for w in other["waiting"]
-        ]
+        waiting = []
+        for other in await self.others():
+            for w in other["waiting"]:
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    waiting.append(
+                        RemoteWaiter(str(w["key"]), float(w["entered_at"]), str(w["language"]), w["skill"])
+                    )
+        return waiting
 
     async def find(self, call_id: str) -> dict[str, Any] | None:
         live = self.flows.live.get(call_id)
