@@ -59,6 +59,7 @@ def main() -> int:
     rows: list[dict[str, float]] = []
     samples: list[tuple[float, float]] = []
     begin = time.monotonic()
+    commit = _commit()  # the code the server runs: taken now, the tree may move during the hour
     with ivr_server(tmp, "--log-level", "warning", rtp_base=20000) as server:
         time.sleep(1.0)
         pids = _server_pids(server.process.pid)
@@ -106,7 +107,7 @@ def main() -> int:
                 f"\n### Soak, {args.calls} concurrent keypad calls for {args.minutes:.0f} minutes,"
                 f" {time.strftime('%Y-%m-%d %H:%M')}\n\n"
                 f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()};"
-                f" commit {_commit()}\n\nCommand: `python -m bench.soak {' '.join(sys.argv[1:])}`\n\n"
+                f" commit {commit}\n\nCommand: `python -m bench.soak {' '.join(sys.argv[1:])}`\n\n"
                 f"{table}\n\n{verdict}\n"
             )
     return 0 if alive and failed == 0 else 1
@@ -131,15 +132,16 @@ def stall_summary(log: list[dict[str, object]]) -> str:
 
 def _markdown(rows: list[dict[str, float]]) -> str:
     lines = [
-        "| round | ended at min | calls | answered | failed | setup p99 ms | RTP p99/max ms | reply p95 ms"
-        " | server CPU (core) | RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| round | ended at min | calls | answered | failed | setup p99 ms | RTP p99/max ms"
+        " | longest pause, packets lost | reply p95 ms | server CPU (core) | RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['round']:.0f} | {r['minute']:.1f} | {r['calls']:.0f} | {r['answered']:.0f}"
             f" | {r['failed']:.0f}"
             f" | {r['setup_p99_ms']:.1f} | {r['spacing_p99_ms']:.1f} / {r['spacing_max_ms']:.1f}"
+            f" | {r['sent_max_ms']:.1f} ms, {r['lost_packets']:.0f}"
             f" | {r['reply_p95_ms']:.1f} | {r['cpu_core_share']:.2f} | {r['rss_mb']:.0f} |"
         )
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import pytest
 from bench.rtp_sink import SO_TIMESTAMPNS, StreamTimes, kernel_stamp, key_packets, rtp_ssrc, stream_summary
 from bench.sipp_load import message_blocks, setup_times_ms
 from bench.soak import stall_summary
+from tests.rtp_probe import StreamRecord
 
 DASHES = "-" * 47
 
@@ -126,3 +127,15 @@ def test_soak_summarises_the_stall_watch_log() -> None:
     text = stall_summary(log)
     assert text.startswith("Event loop stalls (100 ms or more): 3, longest 420 ms")
     assert "sqlite.py:120 in commit (2x); player.py:50 in tick (1x)" in text
+
+
+def test_the_probe_tells_a_pause_of_the_sender_from_lost_packets() -> None:
+    record = StreamRecord("c")
+    # 20 ms apart; seq 4-6 never arrive (lost), then the sender pauses 300 ms; keys at t=2.0.
+    record.arrivals = [0.00, 0.02, 0.04, 0.12, 0.42, 0.44, 2.5]
+    record.seqs = [1, 2, 3, 7, 8, 9, 10]
+    record.keys_sent_at = 2.0
+    contiguous, lost = record.gaps_before_keys()
+    assert lost == 3
+    assert max(contiguous) == pytest.approx(300.0) and len(contiguous) == 4
+    assert max(record.spacings_before_keys_ms()) == pytest.approx(300.0)
