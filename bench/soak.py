@@ -133,7 +133,7 @@ def stall_summary(log: list[dict[str, object]]) -> str:
 def _markdown(rows: list[dict[str, float]]) -> str:
     lines = [
         "| round | ended at min | calls | answered | failed | setup p99 ms | RTP p99/max ms"
-        " | longest pause, packets lost | reply p95 ms | server CPU (core) | RSS MB |",
+        " | longest pause in / between prompts ms, lost | reply p95 ms | server CPU (core) | RSS MB |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -141,7 +141,7 @@ def _markdown(rows: list[dict[str, float]]) -> str:
             f"| {r['round']:.0f} | {r['minute']:.1f} | {r['calls']:.0f} | {r['answered']:.0f}"
             f" | {r['failed']:.0f}"
             f" | {r['setup_p99_ms']:.1f} | {r['spacing_p99_ms']:.1f} / {r['spacing_max_ms']:.1f}"
-            f" | {r['sent_max_ms']:.1f} ms, {r['lost_packets']:.0f}"
+            f" | {r['within_max_ms']:.1f} / {r['between_max_ms']:.1f}, {r['lost_packets']:.0f}"
             f" | {r['reply_p95_ms']:.1f} | {r['cpu_core_share']:.2f} | {r['rss_mb']:.0f} |"
         )
     return "\n".join(lines)

@@ -38,20 +38,27 @@ class StreamRecord:
         times = [t for t in self.arrivals if t < cut]
         return [1000 * (b - a) for a, b in itertools.pairwise(times)]
 
-    def gaps_before_keys(self) -> tuple[list[float], int]:
-        """Spacings (ms) between packets with consecutive sequence numbers, before the keys, and
-        how many packets are missing there: a long spacing without a missing packet is the
-        sender's pause; one with missing packets is loss (on the way, or the receiver's buffer)."""
+    def gaps_before_keys(self) -> tuple[list[float], list[float], int]:
+        """Before the keys: spacings (ms) inside a talkspurt, spacings into a new talkspurt (the
+        pause between two prompts, whose first packet has the marker bit), and how many packets
+        are missing. A long spacing with no packet missing is the sender's own pause; one with
+        missing packets is loss (on the way, or in the receiver's socket buffer)."""
         cut = self.keys_sent_at if self.keys_sent_at is not None else float("inf")
-        kept = [(t, seq) for t, seq in zip(self.arrivals, self.seqs, strict=False) if t < cut]
-        contiguous, lost = [], 0
-        for (t0, s0), (t1, s1) in itertools.pairwise(kept):
+        kept = [
+            (t, seq, marker)
+            for t, seq, marker in zip(self.arrivals, self.seqs, self.markers, strict=False)
+            if t < cut
+        ]
+        within: list[float] = []
+        between: list[float] = []
+        lost = 0
+        for (t0, s0, _), (t1, s1, marker) in itertools.pairwise(kept):
             step = (s1 - s0) & 0xFFFF
             if step == 1:
-                contiguous.append(1000 * (t1 - t0))
+                (between if marker else within).append(1000 * (t1 - t0))
             elif step < 0x8000:
                 lost += step - 1
-        return contiguous, lost
+        return within, between, lost
 
     def spacings_ms(self) -> list[float]:
         return [1000 * (b - a) for a, b in zip(self.arrivals, self.arrivals[1:], strict=False)]
@@ -304,7 +311,8 @@ def _sdp_media(text: str) -> tuple[str, int] | None:
 def summary(records: list[StreamRecord]) -> dict[str, float]:
     spacings = [s for r in records for s in r.spacings_before_keys_ms()]
     split = [r.gaps_before_keys() for r in records]
-    sent = [s for contiguous, _ in split for s in contiguous]
+    within = [s for spacings, _, _ in split for s in spacings]
+    between = [s for _, spacings, _ in split for s in spacings]
     replies = [r.reply_ms for r in records if r.reply_ms is not None]
     setups = [r.setup_ms for r in records if r.setup_ms is not None]
     return {
@@ -314,9 +322,11 @@ def summary(records: list[StreamRecord]) -> dict[str, float]:
         "spacing_p50_ms": percentile(spacings, 50),
         "spacing_p99_ms": percentile(spacings, 99),
         "spacing_max_ms": max(spacings) if spacings else float("nan"),
-        # The longest pause of the sender alone (no packet missing in between), and losses.
-        "sent_max_ms": max(sent) if sent else float("nan"),
-        "lost_packets": sum(lost for _, lost in split),
+        # The sender's longest pause inside a prompt and between prompts (no packet missing in
+        # between either way), and the packets lost.
+        "within_max_ms": max(within) if within else float("nan"),
+        "between_max_ms": max(between) if between else float("nan"),
+        "lost_packets": sum(lost for _, _, lost in split),
         "setup_p50_ms": percentile(setups, 50),
         "setup_p99_ms": percentile(setups, 99),
         "mean_spacing_ms": statistics.fmean(spacings) if spacings else float("nan"),

@@ -131,11 +131,14 @@ def test_soak_summarises_the_stall_watch_log() -> None:
 
 def test_the_probe_tells_a_pause_of_the_sender_from_lost_packets() -> None:
     record = StreamRecord("c")
-    # 20 ms apart; seq 4-6 never arrive (lost), then the sender pauses 300 ms; keys at t=2.0.
-    record.arrivals = [0.00, 0.02, 0.04, 0.12, 0.42, 0.44, 2.5]
-    record.seqs = [1, 2, 3, 7, 8, 9, 10]
+    # 20 ms apart; seq 4-6 never arrive (lost); the sender pauses 300 ms inside the prompt, then
+    # 500 ms before the next prompt (marker bit); keys at t=2.0.
+    record.arrivals = [0.00, 0.02, 0.04, 0.12, 0.42, 0.92, 0.94, 2.5]
+    record.seqs = [1, 2, 3, 7, 8, 9, 10, 11]
+    record.markers = [True, False, False, False, False, True, False, False]
     record.keys_sent_at = 2.0
-    contiguous, lost = record.gaps_before_keys()
+    within, between, lost = record.gaps_before_keys()
     assert lost == 3
-    assert max(contiguous) == pytest.approx(300.0) and len(contiguous) == 4
-    assert max(record.spacings_before_keys_ms()) == pytest.approx(300.0)
+    assert max(within) == pytest.approx(300.0) and len(within) == 4
+    assert between == [pytest.approx(500.0)]
+    assert max(record.spacings_before_keys_ms()) == pytest.approx(500.0)
