@@ -145,7 +145,9 @@ def test_callers_on_hold_at_two_workers_are_served_in_the_order_they_came(tmp_pa
     """One line across workers: the caller who came second, at the other worker, is told there is
     one caller ahead, and the agent, once free, takes the first caller even though either worker
     could have claimed them."""
-    agent = Agent("kim", talk=[5.0, 3.0, 3.0])
+    # Busy with the first caller while the others ask: their "0" is followed by two prompts
+    # (about 5 s) before the transfer step, and the second caller asks 2.5 s after the first.
+    agent = Agent("kim", talk=[20.0, 3.0, 3.0])
 
     async def scenario() -> None:
         port = await agent.start(63000)
@@ -169,8 +171,7 @@ def test_callers_on_hold_at_two_workers_are_served_in_the_order_they_came(tmp_pa
                 seen = len(said(server))
                 held = await one_call_per_worker(engines[1:], target)
                 early, late = held[0], held[1]  # the first to wait is on worker 0, the second on 1
-                await asyncio.sleep(2.0)  # both greetings under way
-                early.send_dtmf("0")
+                early.send_dtmf("0")  # the person key works at any time, greeting included
                 seen = await when_said(server, "All our agents are busy", seen)
                 assert "You are next in line" in said(server)[seen - 1]
                 early.send_dtmf("1")

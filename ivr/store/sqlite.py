@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -143,6 +144,22 @@ _DIALING = frozenset({CallbackState.DIALING_AGENT, CallbackState.DIALING_CUSTOME
 class SqliteStore:
     def __init__(self, path: str | Path, busy_timeout_ms: int = 5000) -> None:
         self.path = str(path)
+        # Worker processes open a new store at the same moment. Switching a fresh file to WAL
+        # needs an exclusive lock that SQLite does not wait for (no busy handler there), so the
+        # loser gets "database is locked" at once: try again for as long as the busy timeout.
+        deadline = time.monotonic() + busy_timeout_ms / 1000
+        while True:
+            try:
+                self._open(busy_timeout_ms)
+                return
+            except StoreError as error:
+                self._close_quietly()
+                locked = isinstance(error.__cause__, sqlite3.OperationalError) and "locked" in str(error)
+                if not locked or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.05)
+
+    def _open(self, busy_timeout_ms: int) -> None:
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -161,11 +178,7 @@ class SqliteStore:
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
         except sqlite3.Error as exc:
-            self._close_quietly()
             raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
-        except StoreError:
-            self._close_quietly()
-            raise
 
     def _close_quietly(self) -> None:
         db = getattr(self, "_db", None)

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -306,3 +307,25 @@ def test_live_calls_are_read_per_run_and_only_while_fresh(tmp_path: Path) -> Non
         assert store.live_read("run-2", 160.0) == [("w1", '[{"call_id": "b"}]')]  # w2 went quiet
         store.live_publish("w1", "run-2", 201.0, "[]")  # replaced, not added
         assert store.live_read("run-2", 160.0) == [("w1", "[]")]
+
+
+def test_worker_processes_opening_a_new_store_at_once_all_get_it(tmp_path: Path) -> None:
+    """Several workers start together on a file that does not exist yet: none may fail with
+    "database is locked" (switching to WAL takes a lock SQLite does not wait for)."""
+    db = tmp_path / "fresh.db"
+    start = time.time() + 1.0  # every process opens at the same instant
+    code = (
+        "import sys, time; from ivr.store.sqlite import SqliteStore\n"
+        f"time.sleep(max(0.0, {start} - time.time()))\n"
+        f"SqliteStore({str(db)!r}).close(); print('opened')\n"
+    )
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    results = [worker.communicate(timeout=60) for worker in workers]
+    assert [out.strip() for out, _ in results] == ["opened"] * 6, [err for _, err in results if err]
+    with SqliteStore(db) as store:
+        assert store.pragma("user_version") == len(MIGRATIONS)
