@@ -2,9 +2,10 @@
 
 The loop beats a heartbeat every ``beat`` seconds; a watcher thread notices when the beat is
 ``threshold`` late and takes the loop thread's stack right then, while it is still stuck, and
-logs it once per stall (then how long the stall lasted). Collector pauses have no stack of their
-own; they show as the frame that allocated when the collection began, and in
-``ivr_gc_pause_seconds`` on /metrics.
+logs it once per stall (then how long the stall lasted). The watcher needs the GIL to look: it
+sees stalls in which the loop thread waits (blocking I/O, a lock, a sleep) or runs Python code,
+and can miss those in which it holds the GIL in C code throughout, such as a garbage collection;
+those show in ``ivr_gc_pause_seconds`` on /metrics instead.
 """
 
 from __future__ import annotations
