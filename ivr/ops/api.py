@@ -46,16 +46,7 @@ class Ops:
     flows: FlowApplication
     metrics: Metrics
     token: str
-    live: LiveView | None = None  # calls of every worker; default: this process's only
-
-    def __post_init__(self) -> None:
-        if self.live is None:
-            self.live = LiveView(self.flows)
-
-    @property
-    def calls(self) -> LiveView:
-        assert self.live is not None
-        return self.live
+    live: LiveView  # the calls in progress: this process's, or every worker's
 
 
 def build_app(ops: Ops) -> web.Application:
@@ -138,7 +129,7 @@ async def snapshot(ops: Ops) -> dict[str, Any]:
                 "seconds": round(now - call["started_at"]),
                 "partial": call["partial"],
             }
-            for call in await ops.calls.all()
+            for call in await ops.live.all()
         ],
         "queue": [
             {"key": e.key, "kind": e.kind, "language": e.language, "waiting": round(now - e.entered_at)}
@@ -228,13 +219,13 @@ async def calls(request: web.Request) -> web.Response:
     return web.json_response(
         [
             {**{key: call[key] for key in keys}, "seconds": round(now - call["started_at"], 1)}
-            for call in await _ops(request).calls.all()
+            for call in await _ops(request).live.all()
         ]
     )
 
 
 async def call_state(request: web.Request) -> web.Response:
-    call = await _ops(request).calls.find(request.match_info["call_id"])
+    call = await _ops(request).live.find(request.match_info["call_id"])
     if call is None:
         return web.json_response({"error": "no such live call"}, status=404)
     keys = ("call_id", "flow", "step", "listening", "listens", "partial")
@@ -266,7 +257,7 @@ async def call_record(request: web.Request) -> web.Response:
 
 
 async def call_context(request: web.Request) -> web.Response:
-    call = await _ops(request).calls.find(request.match_info["call_id"])
+    call = await _ops(request).live.find(request.match_info["call_id"])
     if call is None:
         return web.json_response({"error": "no such live call"}, status=404)
     keys = ("call_id", "caller", "flow", "step", "context")
