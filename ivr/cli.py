@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from ivr.call.engine import Engine, EngineConfig
 from ivr.logs import configure_logging, get_logger
+from ivr.net import event_loop
+from ivr.net.event_loop import LOOP_KINDS
 from ivr.ops.stall_watch import StallWatch
 
 if TYPE_CHECKING:
@@ -150,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="log the code that holds up the event loop (and every call's audio) this long (0: off)",
     )
     serve.add_argument(
+        "--event-loop",
+        choices=LOOP_KINDS,
+        default="auto",
+        help="uvloop (auto: when installed) or the standard asyncio loop",
+    )
+    serve.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -211,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         workers = args.workers or os.cpu_count() or 1
         if workers > 1:
             return _serve_workers(args, workers)
-        return asyncio.run(_serve(args))
+        return event_loop.run(_serve(args), args.event_loop)
     if args.command == "call":
         return asyncio.run(_call(args))
     if args.command == "demo":
@@ -241,7 +249,14 @@ def _serve_workers(args: argparse.Namespace, count: int) -> int:
             structlog.contextvars.bind_contextvars(worker=index)
             code = 1
             try:
-                code = asyncio.run(_serve(args, WorkerSet(index, count, run_dir)))
+                code = event_loop.run(_serve(args, WorkerSet(index, count, run_dir)), args.event_loop)
+            except SystemExit as stop:
+                # os._exit below skips the interpreter's own report: say why this worker ended.
+                if isinstance(stop.code, str):
+                    print(stop.code, file=sys.stderr)
+                code = stop.code if isinstance(stop.code, int) else 1
+            except BaseException:
+                get_logger().exception("worker failed")
             finally:
                 os._exit(code)
         children.append(pid)
@@ -320,6 +335,7 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
         await _register(engine, args.register, args.password or "", log)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    log.info("event loop", kind=event_loop.loop_name(loop))
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)

@@ -98,13 +98,28 @@ def _start(tmp_path: Path, extra: tuple[str, ...], rtp_base: int, attempts: int 
                 if "Address already in use" in output and attempt + 1 < attempts:
                     break
                 raise RuntimeError(f"ivr serve exited with {process.returncode}: {output}")
-            if answers_options(server.address):
+            workers = _workers(extra)
+            if answers_options(server.address) and (workers == 1 or _workers_listening(log_path) >= workers):
                 return server
             time.sleep(0.05)
         else:
             _stop(process)
             raise RuntimeError(f"ivr serve did not start: {log_path.read_text()}")
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _workers(extra: tuple[str, ...]) -> int:
+    """How many worker processes ``extra`` asks for (0 means one per core)."""
+    if "--workers" not in extra:
+        return 1
+    count = int(extra[extra.index("--workers") + 1])
+    return count or (os.cpu_count() or 1)
+
+
+def _workers_listening(log_path: Path) -> int:
+    """Workers that have bound the SIP port: one answering OPTIONS says nothing of the others,
+    and a call meant for a worker still starting is taken by another one instead."""
+    return log_path.read_text(errors="replace").count('"event": "listening"')
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -18,7 +18,7 @@ from ivr.call.call import Call, CallGone, CallInfo
 from ivr.logs import get_logger
 from ivr.media.stream import MediaStream
 from ivr.net.media_clock import MediaClock
-from ivr.net.rtp_transport import RtpPortAllocator, RtpSocket
+from ivr.net.rtp_transport import RtpPoller, RtpPortAllocator, RtpSocket
 from ivr.net.sip_endpoint import SipEndpoint
 from ivr.net.workers import Forwarder, WorkerSet
 from ivr.sip import events as ev
@@ -110,11 +110,13 @@ class Engine:
     async def start(self) -> tuple[str, int]:
         c = self.config
         loop = asyncio.get_running_loop()
-        self._clock = MediaClock(loop)
+        # The clock reads every call's RTP socket in one pass per beat (see ivr.net.rtp_transport).
+        poller = RtpPoller()
+        self._clock = MediaClock(loop, receive=poller.drain)
         low, high = (
             (c.rtp_low, c.rtp_high) if c.workers is None else c.workers.rtp_slice(c.rtp_low, c.rtp_high)
         )
-        self._ports = RtpPortAllocator(c.host, low, high)
+        self._ports = RtpPortAllocator(c.host, low, high, poller)
         ua_config = UserAgentConfig(
             host=self.advertised_host, port=c.port, user=c.user, max_calls=c.max_calls,
             call_id_factory=new_call_id if c.workers is None else c.workers.new_call_id,
@@ -173,6 +175,8 @@ class Engine:
             self._endpoint.close()
         if self._forwarder is not None:
             self._forwarder.close()
+        if self._ports is not None:
+            self._ports.poller.close()
 
     async def register(
         self, registrar: tuple[str, int], user: str, domain: str, password: str, expires: int = 300
@@ -199,7 +203,7 @@ class Engine:
         ``telephone_events=False`` offers no RFC 4733 events, like a trunk that sends keys as
         tones in the audio (they are then sent in-band).
         """
-        rtp = await self._open_rtp()
+        rtp = self._open_rtp()
         dtmf_pt = DTMF_PAYLOAD_TYPE if telephone_events else None
         # Like a phone, an outbound leg sends silence when it has nothing to say: continuous
         # RTP keeps NAT bindings open and lets the far end's voice detection learn the line.
@@ -319,7 +323,7 @@ class Engine:
             self._act(lambda now: ua.reject(call_id, 488, now, "Not Acceptable Here"))
             return
         try:
-            rtp = await self._open_rtp()
+            rtp = self._open_rtp()
         except RuntimeError:
             self._act(lambda now: ua.reject(call_id, 503, now, "No media ports"))
             return
@@ -401,9 +405,9 @@ class Engine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _open_rtp(self) -> RtpSocket:
+    def _open_rtp(self) -> RtpSocket:
         assert self._ports is not None
-        return await self._ports.open()
+        return self._ports.open()
 
     @staticmethod
     def _parse_offer(sdp: bytes | None) -> SessionDescription | None:

@@ -5,6 +5,12 @@ one timer wakes the loop once per frame for all calls instead of one sleep loop 
 When the loop was held up for longer than a frame, the missed frames are sent at once (up to
 ``max_catch_up``) so that the receiver's playout stays continuous; beyond that the clock
 re-anchors, because a burst of stale audio is worse than a short gap.
+
+The clock also drives the receive side: ``receive(now)`` (the RTP poller's drain) runs at the
+start of every frame, before the tickers, and ``receives_per_frame - 1`` more times in between.
+Reading every socket in one pass a few times per frame costs a handful of wake-ups a frame
+whatever the number of calls, where a callback per datagram cost one per packet; the passes in
+between keep a key press from waiting for the next frame (5 ms at most with the default 4).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from ivr.logs import get_logger
 FRAME_SECONDS = 0.020
 
 Ticker = Callable[[float], None]
+Receiver = Callable[[float], None]
 
 
 @dataclass
@@ -30,14 +37,23 @@ class ClockStats:
 
 
 class MediaClock:
-    def __init__(self, loop: asyncio.AbstractEventLoop, max_catch_up: int = 3) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        max_catch_up: int = 3,
+        receive: Receiver | None = None,
+        receives_per_frame: int = 4,
+    ) -> None:
         self._loop = loop
         self._tickers: dict[int, Ticker] = {}
         self._next_id = 0
         self._start = 0.0
-        self._frame = 0
+        self._slot = 0  # wake-ups since the start: receives_per_frame of them per frame
         self._handle: asyncio.TimerHandle | None = None
         self._max_catch_up = max_catch_up
+        self._receive = receive
+        self._slots = receives_per_frame if receive is not None else 1
+        self._slot_seconds = FRAME_SECONDS / self._slots
         self.stats = ClockStats()
 
     def add(self, ticker: Ticker) -> int:
@@ -47,7 +63,7 @@ class MediaClock:
         self._tickers[key] = ticker
         if self._handle is None:
             self._start = self._loop.time()
-            self._frame = 0
+            self._slot = 0
             self._arm()
         return key
 
@@ -63,12 +79,26 @@ class MediaClock:
         return len(self._tickers)
 
     def _arm(self) -> None:
-        self._frame += 1
-        self._handle = self._loop.call_at(self._start + self._frame * FRAME_SECONDS, self._on_timer)
+        self._slot += 1
+        self._handle = self._loop.call_at(self._start + self._slot * self._slot_seconds, self._on_timer)
 
     def _on_timer(self) -> None:
         now = self._loop.time()
-        due = self._start + self._frame * FRAME_SECONDS
+        if self._receive is not None:
+            try:
+                self._receive(now)
+            except Exception:
+                get_logger().exception("media receive pass failed")
+        if self._slot % self._slots:
+            # A receive-only wake-up between frames. When it ran so late that the frame is due,
+            # the frame's wake-up comes next, at once, and deals with the lateness.
+            frame_slot = (self._slot // self._slots + 1) * self._slots
+            if now >= self._start + frame_slot * self._slot_seconds:
+                self._slot = frame_slot - 1
+            self._arm()
+            return
+        frame = self._slot // self._slots
+        due = self._start + frame * FRAME_SECONDS
         lateness = now - due
         frames = 1
         if lateness >= FRAME_SECONDS:
@@ -77,13 +107,14 @@ class MediaClock:
             if missed > self._max_catch_up:
                 # Too far behind: start a new timeline now; the streams see the gap as a gap.
                 self.stats.reanchors += 1
-                self._start = now - self._frame * FRAME_SECONDS
+                self._start = now - frame * FRAME_SECONDS
                 due = now
             else:
                 frames += missed
-                self._frame += missed
+                frame += missed
+                self._slot += missed * self._slots
         self.stats.max_lateness = max(self.stats.max_lateness, lateness)
-        first = self._frame - frames + 1
+        first = frame - frames + 1
         for index in range(frames):
             # Each frame is ticked at its own scheduled time, so a frame sent late to catch up
             # still carries its own timestamp (+160 each), not the lateness twice over.

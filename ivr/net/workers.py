@@ -12,12 +12,13 @@ the RTP ports it hands out (a slice of the configured range).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import socket
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ivr.sip.message import new_call_id
 
@@ -42,6 +43,9 @@ def owner_of(datagram: bytes, workers: int) -> int | None:
 
 def owner_of_call_id(call_id: bytes, workers: int) -> int:
     return zlib.crc32(call_id) % workers
+
+
+MAX_FORWARDED = 65_535 + 64  # a SIP datagram at its largest, behind the sender's address line
 
 
 def encode_forward(data: bytes, addr: Address) -> bytes:
@@ -82,49 +86,57 @@ class WorkerSet:
         return start, start + size
 
 
-class _ForwardProtocol(asyncio.DatagramProtocol):
-    def __init__(self, deliver: Callable[[bytes, Address], None]) -> None:
-        self._deliver = deliver
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        decoded = decode_forward(data)
-        if decoded is not None:
-            self._deliver(*decoded)
-
-
 class Forwarder:
-    """Routes each received SIP datagram to the worker that owns its call."""
+    """Routes each received SIP datagram to the worker that owns its call.
+
+    A plain Unix datagram socket read with ``add_reader``: every event loop offers that, where
+    uvloop's datagram transports take IP sockets only.
+    """
 
     def __init__(self, workers: WorkerSet, deliver: Callable[[bytes, Address], None]) -> None:
         self.workers = workers
         self._deliver = deliver
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
         self.forwarded = 0
 
     async def start(self) -> None:
         path = self.workers.socket_path(self.workers.index)
         path.unlink(missing_ok=True)
-        loop = asyncio.get_running_loop()
-        import socket
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(path))
+        sock.setblocking(False)
+        self._sock = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._read_ready)
 
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _ForwardProtocol(self._deliver), local_addr=str(path), family=socket.AF_UNIX
-        )
-        self._transport = transport
+    def _read_ready(self) -> None:
+        assert self._sock is not None
+        for _ in range(64):  # a bounded batch, then the loop's other work gets its turn
+            try:
+                data = self._sock.recv(MAX_FORWARDED)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            decoded = decode_forward(data)
+            if decoded is not None:
+                self._deliver(*decoded)
 
     def route(self, data: bytes, addr: Address) -> bool:
         """True when the datagram was passed to another worker (the caller must not handle it)."""
         owner = owner_of(data, self.workers.count)
-        if owner is None or owner == self.workers.index or self._transport is None:
+        if owner is None or owner == self.workers.index or self._sock is None:
             return False
         try:
-            self._transport.sendto(encode_forward(data, addr), str(self.workers.socket_path(owner)))
+            self._sock.sendto(encode_forward(data, addr), str(self.workers.socket_path(owner)))
         except OSError:
-            return False  # the owner is gone (restarting): better handled here than lost
+            return False  # the owner is gone (restarting) or its queue is full: handled here
         self.forwarded += 1
         return True
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+        if self._sock is not None:
+            with contextlib.suppress(RuntimeError, ValueError):  # the loop may be closed already
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
         self.workers.socket_path(self.workers.index).unlink(missing_ok=True)
