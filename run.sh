@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-PACKAGES=(sip-tester sipvicious espeak-ng libespeak-ng1 sox kamailio baresip graphviz chromium chromium-driver python3-venv)
+PACKAGES=(sip-tester sipvicious espeak-ng libespeak-ng1 sox tcpdump kamailio baresip graphviz chromium chromium-driver python3-venv)
 
 usage() { echo "usage: bash run.sh demo | bash run.sh test [pytest args...]" >&2; exit 2; }
 [[ $# -ge 1 ]] || usage

@@ -7,11 +7,13 @@ run them.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,45 +68,83 @@ def test_scenario_loads(scenario: Path) -> None:
     )
 
 
-def _rtp_listener(
-    port: int, stop: threading.Event, seen: Counter[int], events: list[tuple[int, int]]
-) -> None:
+Heard = tuple[float, tuple[str, int], bytes]  # arrival (monotonic), source address, datagram
+
+
+def _rtp_listener(port: int, stop: threading.Event, heard: list[Heard]) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", port))
         sock.settimeout(0.1)
         while not stop.is_set():
             try:
-                data = sock.recv(2048)
+                data, source = sock.recvfrom(2048)
             except TimeoutError:
                 continue
-            if len(data) < 12:
-                continue
-            payload_type = data[1] & 0x7F
-            seen[payload_type] += 1
-            if payload_type == 101 and len(data) >= 16:
-                event, flags = data[12], data[13]
-                if flags & 0x80:  # end bit: one (event, timestamp) per key press
-                    events.append((event, struct.unpack(">I", data[4:8])[0]))
+            if len(data) >= 12:
+                heard.append((time.monotonic(), source, data))
+
+
+@contextlib.contextmanager
+def _listening(port: int) -> Iterator[list[Heard]]:
+    """The RTP datagrams that reach ``port`` during the with-block."""
+    stop = threading.Event()
+    heard: list[Heard] = []
+    listener = threading.Thread(target=_rtp_listener, args=(port, stop, heard), daemon=True)
+    listener.start()
+    try:
+        yield heard
+    finally:
+        stop.set()
+        listener.join(timeout=2)
+
+
+def _payload_types(heard: list[Heard]) -> Counter[int]:
+    return Counter(data[1] & 0x7F for _, _, data in heard)
+
+
+def _key_ends(heard: list[Heard]) -> list[tuple[int, int]]:
+    """(event, timestamp) of every RFC 4733 end packet (payload type 101) heard."""
+    return [
+        (data[12], struct.unpack(">I", data[4:8])[0])
+        for _, _, data in heard
+        if data[1] & 0x7F == 101 and len(data) >= 16 and data[13] & 0x80
+    ]
 
 
 def test_uac_basic_sends_g711_and_rfc4733_digits() -> None:
     rtp_port = find_free_udp_port(span=2)
-    stop = threading.Event()
-    seen: Counter[int] = Counter()
-    events: list[tuple[int, int]] = []
-    listener = threading.Thread(target=_rtp_listener, args=(rtp_port, stop, seen, events), daemon=True)
-    listener.start()
-    try:
+    with _listening(rtp_port) as heard:
         with sipp_background(FIXTURES / "uas_media_to.xml", sets={"rtp_port": rtp_port}, timeout=30) as uas:
             caller = run_sipp("uac_basic.xml", uas.address, sets={**FAST, "digits": "5#"}, timeout=30)
             callee = uas.wait(timeout=10)
-    finally:
-        stop.set()
-        listener.join(timeout=2)
     assert caller.ok, caller.describe()
     assert callee.ok, callee.describe()
-    assert seen[8] > 5, seen  # A-law caller audio
+    assert _payload_types(heard)[8] > 5, heard  # A-law caller audio
+    events = _key_ends(heard)  # one (event, timestamp) per key press, end packets repeated
     assert [event for event, _ in dict.fromkeys(events)] == [5, 11], events  # '5', '#'
+
+
+def test_bench_real_caller_speaks_presses_1_and_stops_with_the_call() -> None:
+    """One RTP stream from the offer's address: speech, the key 1, speech; and no more of it
+    once the callee hangs up 7 s in, before the pcap's 10.1 s are over."""
+    rtp_port, media_port = find_free_udp_port(span=2), find_free_udp_port(span=4)
+    with _listening(rtp_port) as heard:
+        sets = {"rtp_port": rtp_port, "hangup_ms": 7000}
+        with sipp_background(FIXTURES / "uas_media_to_hangs_up.xml", sets=sets, timeout=30) as uas:
+            caller = run_sipp("bench_real_caller.xml", uas.address, media_port=media_port, timeout=30)
+            callee = uas.wait(timeout=10)
+        time.sleep(1.0)  # anything SIPp still sent after the call would arrive now
+    assert caller.ok, caller.describe()
+    assert callee.ok, callee.describe()
+    assert {source for _, source, _ in heard} == {("127.0.0.1", media_port)}  # the offer's address
+    assert len({data[8:12] for _, _, data in heard}) == 1  # one SSRC
+    types = _payload_types(heard)
+    assert types[0] >= 300 and types[101] == 8, types  # 6 s of PCMU and more; the key's 8 packets
+    assert dict.fromkeys(_key_ends(heard)).keys() == {(1, 8000 + 300 * 160)}, _key_ends(heard)
+    seqs = [struct.unpack(">H", data[2:4])[0] for _, _, data in heard]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # in order, none lost
+    assert 330 < len(heard) < 508 - 50  # replay ended with the call, about 7 s in
+    assert heard[-1][0] - heard[0][0] < 7.5
 
 
 def test_uac_basic_against_uas_agent() -> None:
