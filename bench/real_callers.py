@@ -60,7 +60,10 @@ def run_level(
     calls = calls if calls is not None else 5 * level
     rate = level / TURNOVER
     workdir.mkdir(parents=True, exist_ok=True)
-    options = ["--workers", str(workers), "--flows", str(FLOWS), "--flow", FLOW, "--keypad-only"]
+    # --workers as one token: tests/server.py then waits for OPTIONS only, not for every worker's
+    # "listening" line, which --log-level warning never writes; the second below covers the
+    # workers still starting when the first one answers (they start within tens of ms).
+    options = [f"--workers={workers}", "--flows", str(FLOWS), "--flow", FLOW, "--keypad-only"]
     options += ["--log-level", "warning", *server_args]
     with ivr_server(workdir, *options, rtp_base=rtp_base) as server:
         time.sleep(1.0)  # workers started, prompt converted and cached
