@@ -99,7 +99,12 @@ def _start(tmp_path: Path, extra: tuple[str, ...], rtp_base: int, attempts: int 
                     break
                 raise RuntimeError(f"ivr serve exited with {process.returncode}: {output}")
             workers = _workers(extra)
-            if answers_options(server.address) and (workers == 1 or _workers_listening(log_path) >= workers):
+            # Each worker logs "listening" at info level; with a quieter --log-level only the
+            # first worker's answer can be waited for.
+            quiet = "--log-level" in extra
+            if answers_options(server.address) and (
+                workers == 1 or quiet or _workers_listening(log_path) >= workers
+            ):
                 return server
             time.sleep(0.05)
         else:

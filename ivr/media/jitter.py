@@ -47,7 +47,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from .rtp import seq_diff, ts_diff
+from .rtp import seq_diff
 
 __all__ = ["FRAME", "JitterBuffer", "JitterStats"]
 
@@ -153,7 +153,11 @@ class JitterBuffer:
         """Accept one packet.  `payload=None` marks a sequence number that carries no audio."""
         stats = self.stats
         highest = self._highest
-        if highest is None:
+        if seq == ((highest + 1) & 0xFFFF if highest is not None else -1) and self._held is None:
+            # The usual packet, the one after the highest: no classification needed.
+            self._window = ((self._window << 1) | 1) & _WINDOW_MASK
+            self._highest = seq
+        elif highest is None:
             self._highest = seq
             self._window = 1
             self._next_seq = seq
@@ -182,8 +186,9 @@ class JitterBuffer:
 
         stats.received += 1
         self._update_jitter(timestamp, now)
-        assert self._next_seq is not None
-        ahead = seq_diff(seq, self._next_seq)
+        next_seq = self._next_seq
+        assert next_seq is not None
+        ahead = ((seq - next_seq + 0x8000) & 0xFFFF) - 0x8000  # seq_diff, inlined: every packet
         if ahead < 0:
             stats.late += 1
             return
@@ -230,9 +235,12 @@ class JitterBuffer:
     def _update_jitter(self, timestamp: int, now: float) -> None:
         # RFC 3550 §6.4.1 / A.8: J += (|D| - J) / 16 with D the change in relative transit time.
         arrival = now * self.clock_rate
-        if self._prev_arrival is not None:
-            d = abs((arrival - self._prev_arrival) - ts_diff(timestamp, self._prev_timestamp))
-            self.stats.jitter += (d - self.stats.jitter) / 16.0
+        previous = self._prev_arrival
+        if previous is not None:
+            # ts_diff, inlined: this runs for every packet received.
+            sent = ((timestamp - self._prev_timestamp + 0x8000_0000) & 0xFFFF_FFFF) - 0x8000_0000
+            stats = self.stats
+            stats.jitter += (abs((arrival - previous) - sent) - stats.jitter) / 16.0
         self._prev_arrival = arrival
         self._prev_timestamp = timestamp
 

@@ -315,18 +315,20 @@ class MediaStream:
         return self._rx_frame
 
     def _receive_tick(self, now: float) -> None:
-        self._rx_payload = self.jitter.pop_frame()
+        # Runs for every call 50 times a second: attributes are read once, and the common case
+        # (nobody listens, no key in progress) costs a jitter pop and a few tests.
+        payload = self._rx_payload = self.jitter.pop_frame()
         self._rx_frame = None
         if self.tap is not None:
-            self.tap.on_frame(self, self._rx_payload)
-        if self._rx_payload is not None and self.on_audio is not None:
+            self.tap.on_frame(self, payload)
+        if payload is not None and self.on_audio is not None:
             frame = self.received_frame
             assert frame is not None
             self.on_audio(frame)
         if self._detector is not None or self._recording is not None:
             self._scan_and_record(self.received_frame)
         self._rx_timestamp = (self._rx_timestamp + FRAME) & 0xFFFF_FFFF
-        if self._dtmf_rx.in_progress and now - self._last_dtmf_rx > DTMF_END_TIMEOUT:
+        if now - self._last_dtmf_rx > DTMF_END_TIMEOUT and self._dtmf_rx.in_progress:
             flushed = self._dtmf_rx.flush()
             self._pending.extend(flushed)
             if flushed and self.tap is not None:
@@ -383,7 +385,9 @@ class MediaStream:
             self._timestamp = (self._timestamp + FRAME * (frames if frames > 1 else 1)) & 0xFFFF_FFFF
         self._last_tick = now
 
-        if not self._sending or self.send_address is None or self._on_probation(now):
+        # Nowhere to send (no latch, no SDP address), or on probation: both need an empty latch,
+        # which a call in progress has long left behind, so that test comes first.
+        if not self._sending or (self._latched is None and (self.remote is None or self._on_probation(now))):
             self._talkspurt = False
             return None
         if self._dtmf_queue:
