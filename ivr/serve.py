@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -45,14 +44,6 @@ class LiveCall:
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 
 log = get_logger(component="flows")
-
-
-def flow_version(flow: Flow) -> str:
-    """The version a call ran: the flow file's content hash (what an operator can diff)."""
-    try:
-        return hashlib.sha256(Path(flow.path).read_bytes()).hexdigest()[:12]
-    except OSError:
-        return ""
 
 
 def static_prompts(flow: Flow) -> Iterator[tuple[str, str]]:
@@ -167,7 +158,7 @@ class FlowApplication:
             caller=call.info.caller,
             called=call.info.called,
             flow=flow.name,
-            flow_version=flow_version(flow),
+            flow_version=flow.version,
             path=result.path.steps,
             inputs=result.path.as_list(),
             handoff=port.handoff,

@@ -573,5 +573,6 @@ def build_flow(doc: Document, path: Path) -> tuple[m.Flow | None, list[m.FlowErr
         main=main,
         subflows=subflows,
         description=str(data.get("description", "")),
+        version=doc.version,
     )
     return flow, builder.errors

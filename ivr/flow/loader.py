@@ -12,6 +12,7 @@ The walk also catches what PyYAML lets through silently: a key written twice in 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -48,6 +49,7 @@ class Document:
     # Where the text of a one-line scalar starts relative to its mark (1 after a quote), so that
     # an error at column 7 of an expression points at column 7 of the expression in the file.
     text_offsets: dict[PathKey, int] = field(default_factory=dict)
+    version: str = ""  # the file's content hash, when it came from a file (see load_file)
 
     def text_mark(self, path: PathKey, column: int) -> Mark:
         """The mark of 1-based ``column`` inside the scalar at ``path`` (its start if multi-line)."""
@@ -165,10 +167,15 @@ def load_yaml(text: str, file: str) -> Document:
 def load_file(path: Path, display: str | None = None) -> Document:
     name = display if display is not None else str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LoadError(Mark(name, 1, 1), f"cannot read file: {exc}") from None
-    return load_yaml(text, name)
+    doc = load_yaml(text, name)
+    # Hashed as loaded, once: the version a call ran is the one it was served from, even when
+    # the file has been edited since (and no file is read again at every call's end).
+    doc.version = hashlib.sha256(raw).hexdigest()[:12]
+    return doc
 
 
 # -- JSON Schema ----------------------------------------------------------------------------------

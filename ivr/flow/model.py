@@ -355,6 +355,7 @@ class Flow:
     main: Scope
     subflows: Mapping[str, Scope]
     description: str = ""
+    version: str = ""  # the flow file's content hash (what an operator can diff)
 
     def scope(self, name: str) -> Scope:
         return self.main if not name else self.subflows[name]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ivr.flow.loader import LoadError, load_yaml, schema_errors
@@ -62,3 +64,21 @@ def test_schema_errors_point_at_the_offending_key() -> None:
     errors = schema_errors(doc)
     assert errors == [(Mark("s.yaml", 7, 5), errors[0][1])]
     assert errors[0][1].startswith("unknown field 'nxt'")
+
+
+def test_a_flow_carries_the_hash_of_the_file_it_was_loaded_from(tmp_path: Path) -> None:
+    """The version a call record names is the file as served, not as it is when the call ends."""
+    import hashlib
+
+    from ivr.flow.validate import check_file
+
+    source = (Path(__file__).parents[2] / "flows" / "demo.yaml").read_bytes()
+    path = tmp_path / "demo.yaml"
+    path.write_bytes(source)
+    flow, errors = check_file(path)
+    assert not errors and flow is not None
+    assert flow.version == hashlib.sha256(source).hexdigest()[:12]
+    path.write_bytes(source + b"\n# edited\n")
+    assert flow.version == hashlib.sha256(source).hexdigest()[:12]
+    edited, _ = check_file(path)
+    assert edited is not None and edited.version != flow.version
