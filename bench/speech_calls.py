@@ -4,7 +4,9 @@ For each endpointing variant and each level, one ``ivr serve`` process serves th
 (tests/flows/korean/menu.yaml, changed only by the variant's options) and N callers
 (bench/speech_caller.py, one thread) call it over and over for ``--seconds``: hear the prompt,
 stay quiet 1-3 s, say 예약, 아니요 or 상담원 (espeak-ng through G.711, 20 ms packets at real-time
-pace), wait for the answer, get hung up on, dial again.
+pace), wait for the answer, get hung up on, dial again. As a phone does, every call sends a packet
+every 20 ms from the answer to the hang-up; between the words it carries Gaussian room noise at
+``--noise-dbfs`` (-55 by default, under the words as well), or digital silence with ``off``.
 
 Reported per level:
 - answer latency: from the caller sending its last voiced packet to the first RTP packet of the
@@ -15,6 +17,9 @@ Reported per level:
 - routed right: the step after the menu (from the server's ``flow finished`` log line for the
   call) is the one the phrase leads to; failures: calls not answered, no answer to the phrase,
   wrong or no route;
+- the callers' audio: packets sent against the call's length in 20 ms frames (all calls, and the
+  lowest call), and the longest gap between two packets of one call, so the table shows that the
+  stream never paused;
 - the server's CPU (share of one core).
 
 Variants: ``default`` (600 ms closing silence), ``short`` (``end_silence: 300ms``), ``early``
@@ -22,7 +27,7 @@ Variants: ``default`` (600 ms closing silence), ``short`` (``end_silence: 300ms`
 callers.
 
     python -m bench.speech_calls --levels 10 50 100 --seconds 60 [--variants default,early]
-        [--append BENCHMARKS.md] [--json figures.json]
+        [--noise-dbfs -55|off] [--append BENCHMARKS.md] [--json figures.json]
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.capacity import _cpu_seconds, _server_pids
-from bench.speech_caller import Turn, Utterance, run_callers
+from bench.speech_caller import RoomNoise, Turn, Utterance, run_callers
 from tests.rtp_probe import percentile
 from tests.server import REPO, RunningServer, ivr_server
 from tests.speech import spoken
@@ -47,6 +52,9 @@ from tests.speech import spoken
 MENU = REPO / "tests" / "flows" / "korean" / "menu.yaml"
 ROUTES = {"예약": "booking", "아니요": "declined", "상담원": "agent"}
 TARGET_P95_MS = 300.0
+# A handset in a quiet room. The VAD reads white noise at -55 dBFS as about -53 dB in its voice
+# band, under its -45 dB floor for speech: between the words it is quiet, as it should be.
+NOISE_DBFS = -55.0
 VARIANTS = {
     "default": "",
     "short": "      end_silence: 300ms\n",
@@ -117,6 +125,8 @@ def figures(
         else:
             right += 1
     decoded = [float(h["latency_ms"]) for h in heard.values() if h.get("latency_ms") is not None]
+    media = [(t.packets_sent, t.packets_due) for t in turns if t.packets_due]
+    sent, due = sum(m[0] for m in media), sum(m[1] or 0.0 for m in media)
     return {
         "calls": len(turns),
         "answered": sum(1 for t in turns if t.status == 200),
@@ -132,20 +142,31 @@ def figures(
         "decode_p95_ms": percentile(decoded, 95),
         "early": sum(1 for h in heard.values() if h.get("early")),
         "recognitions": len(heard),
+        "packets_sent": sent,
+        "packets_due": round(due),
+        "sent_share": sent / due if due else float("nan"),
+        "sent_share_lowest": min((m[0] / (m[1] or 1.0) for m in media), default=float("nan")),
+        "longest_gap_ms": max((t.longest_gap_ms for t in turns), default=float("nan")),
         "server_cores": cpu / wall if wall else float("nan"),
         "bench_cores": bench_cpu / wall if wall else float("nan"),
     }
 
 
 def run_level(
-    flows: Path, level: int, seconds: float, utterances: list[Utterance], seed: int, rtp_base: int
+    flows: Path,
+    level: int,
+    seconds: float,
+    utterances: list[Utterance],
+    noise: RoomNoise,
+    seed: int,
+    rtp_base: int,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="speech-calls-") as tmp:
         args = ("--flows", str(flows), "--flow", "menu", "--no-dither")
         with ivr_server(Path(tmp), *args, rtp_base=rtp_base) as server:
             pids = _server_pids(server.process.pid)
             cpu0, bench0, wall0 = _cpu_seconds(pids), time.process_time(), time.monotonic()
-            turns = run_callers(server.address, level, seconds, utterances, seed=seed)
+            turns = run_callers(server.address, level, seconds, utterances, noise, seed=seed)
             wall = time.monotonic() - wall0
             cpu, bench_cpu = _cpu_seconds(pids) - cpu0, time.process_time() - bench0
             time.sleep(0.5)  # the last call's records reach the log
@@ -156,17 +177,46 @@ def _fmt(value: float) -> str:
     return "-" if value != value else f"{value:.0f}"  # NaN: no sample
 
 
-def markdown(rows: list[dict[str, Any]], command: str) -> str:
+def _share(value: float) -> str:
+    return "-" if value != value else f"{100.0 * value:.1f} %"
+
+
+def noise_level(text: str) -> float | None:
+    """``--noise-dbfs``: a level in dBFS, or ``off`` for digital silence packets."""
+    if text.lower() == "off":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a level in dBFS (e.g. -55) or 'off'") from None
+
+
+def describe_noise(noise: RoomNoise) -> str:
+    between = (
+        "digital silence (mu-law 0xFF)"
+        if noise.dbfs is None
+        else f"Gaussian noise at {noise.dbfs:g} dBFS RMS ({noise.sent_dbfs():.1f} dBFS after G.711), "
+        "also under the words"
+    )
+    return (
+        "Callers send audio continuously: one 20 ms G.711 mu-law packet every 20 ms from the answer "
+        f"to the hang-up; between the words, {between}."
+    )
+
+
+def markdown(rows: list[dict[str, Any]], command: str, noise: RoomNoise) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"date {time.strftime('%Y-%m-%d %H:%M')}; commit {commit.stdout.strip() or 'unknown'}",
         f"Command: `{command}`",
+        describe_noise(noise),
         "",
         "| endpointing | callers | calls | answered | routed right | failures"
         " | answer latency p50 / p95 / max ms | server: speech end detected -> result p50 / p95 ms"
-        " | early matches | server CPU (cores) | p95 <= 300 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        " | early matches | server CPU (cores) | p95 <= 300 ms"
+        " | caller packets sent / due, lowest call; longest gap ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         meets = "yes" if row["failures"] == 0 and row["latency_p95_ms"] <= TARGET_P95_MS else "no"
@@ -175,7 +225,9 @@ def markdown(rows: list[dict[str, Any]], command: str) -> str:
             f"| {row['right']} "
             f"| {row['failures']} | {_fmt(row['latency_p50_ms'])} / {_fmt(row['latency_p95_ms'])} / "
             f"{_fmt(row['latency_max_ms'])} | {_fmt(row['decode_p50_ms'])} / {_fmt(row['decode_p95_ms'])} "
-            f"| {row['early']} / {row['recognitions']} | {row['server_cores']:.2f} | {meets} |"
+            f"| {row['early']} / {row['recognitions']} | {row['server_cores']:.2f} | {meets} "
+            f"| {_share(row['sent_share'])}, {_share(row['sent_share_lowest'])}; "
+            f"{_fmt(row['longest_gap_ms'])} |"
         )
     lines.append("")
     for variant in dict.fromkeys(r["variant"] for r in rows):
@@ -202,6 +254,13 @@ def main() -> int:
         "--seconds", type=float, default=60.0, help="how long callers keep dialling, per level"
     )
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument(
+        "--noise-dbfs",
+        type=noise_level,
+        default=NOISE_DBFS,
+        help="room noise the callers send between (and under) their words, dBFS RMS; "
+        "'off': digital silence packets (default %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rtp-base", type=int, default=40000, help="the server's first RTP port")
     parser.add_argument("--append", type=Path, default=None, help="append the table to this file")
@@ -211,18 +270,22 @@ def main() -> int:
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}; known: {', '.join(VARIANTS)}")
-    utterances = [Utterance.of(p, spoken(p, lead=0.0, tail=0.0)) for p in ROUTES]
+    try:
+        noise = RoomNoise.at(args.noise_dbfs, seed=args.seed)
+    except ValueError as error:
+        parser.error(str(error))
+    utterances = [Utterance.of(p, spoken(p, lead=0.0, tail=0.0), noise) for p in ROUTES]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="speech-flows-") as root:
         for variant in variants:
             flows = variant_flows(Path(root), variant)
             for level in args.levels:
-                row = {"variant": variant, "level": level}
-                row.update(run_level(flows, level, args.seconds, utterances, args.seed, args.rtp_base))
+                row = {"variant": variant, "level": level, "noise_dbfs": args.noise_dbfs}
+                row.update(run_level(flows, level, args.seconds, utterances, noise, args.seed, args.rtp_base))
                 rows.append(row)
                 print(json.dumps(row, ensure_ascii=False), flush=True)
     command = "python -m bench.speech_calls " + " ".join(sys.argv[1:])
-    table = markdown(rows, command)
+    table = markdown(rows, command, noise)
     print(table)
     if args.append is not None:
         with open(args.append, "a", encoding="utf-8") as out:
