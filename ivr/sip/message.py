@@ -18,6 +18,7 @@ tens of microseconds.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import string
 from collections.abc import Iterable, Iterator
@@ -290,7 +291,17 @@ class Via:
 
 
 def parse_via(value: str) -> Via:
-    """Parse one via-parm; LWS is allowed around "/", ":", ";" and "=" (RFC 3261 §25.1)."""
+    """Parse one via-parm; LWS is allowed around "/", ":", ";" and "=" (RFC 3261 §25.1).
+
+    A message's top Via is read by the parser's checks, the transaction layer and the UAS, so
+    the parse is cached by its text; each caller gets its own copy (the UAS adds received/rport
+    to the one it sends back)."""
+    via = _parse_via(value)
+    return Via(via.transport, via.host, via.port, dict(via.params))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_via(value: str) -> Via:
     from ivr.sip.uri import parse_host_port
 
     if "," in value and len(split_list(value)) > 1:

@@ -13,6 +13,7 @@ brackets, ready to be handed to a socket; ``__str__`` puts the brackets back.
 
 from __future__ import annotations
 
+import functools
 import string
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote, unquote
@@ -156,8 +157,13 @@ class SipUri:
         return value.upper() if value else None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_uri(text: str) -> SipUri:
-    """Parse a URI; unsupported schemes raise SipParseError(416) (RFC 3261 §8.2.2.1)."""
+    """Parse a URI; unsupported schemes raise SipParseError(416) (RFC 3261 §8.2.2.1).
+
+    Cached by its text: every message of a call carries the same From, To and Contact, each
+    read several times. The result is shared, so it is never changed (``replace`` makes a new
+    one); errors are not cached and are raised again for each message."""
     colon = text.find(":")
     scheme = text[:colon].lower() if colon > 0 else ""
     if not scheme or not scheme[0].isalpha() or not _SCHEME_CHARS.issuperset(scheme) or not scheme.isascii():
@@ -278,8 +284,11 @@ def _split_quoted(text: str, sep: str) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_name_addr(text: str) -> NameAddr:
-    """Parse name-addr or addr-spec with header parameters (From, To, Contact, Route...)."""
+    """Parse name-addr or addr-spec with header parameters (From, To, Contact, Route...).
+
+    Cached by its text, like ``parse_uri``: the result is shared and never changed."""
     s = text.strip(_WS)
     display: str | None = None
     if s.startswith('"'):
