@@ -22,6 +22,14 @@ Figures:
   moves more than one packet's worth (silence between prompts, not jitter), nor across a
   sequence gap (a packet missing from the capture; counted apart). A late packet inside a prompt
   keeps its place in the sequence and counts in full;
+- pauses of the IVR's streams, per call: the longest interval inside a talkspurt (sequence +1,
+  no marker bit) whatever the timestamp did, and the longest into a new talkspurt (marker bit:
+  the pause between two prompts). The IVR marks every packet that follows silence (RFC 3551
+  §4.1) and its timestamps follow the wall clock: when its media clock was held up for longer
+  than it catches up on, it starts again on a new timeline and the next packet, unmarked,
+  carries a timestamp jump. The spacing above leaves such an interval out (it looks like
+  silence); here it counts, as the pause in the prompt the caller hears, and the jumps are
+  counted too;
 - key -> BYE: from the caller's last RFC 4733 end packet (E bit) to the IVR's BYE. The end packet
   goes out three times back to back; the last copy is taken, also if it trails the BYE a little;
 - calls up at once: from the 200 to the end of the call, the most and the median over the
@@ -223,6 +231,10 @@ class WireReport:
     spacing_ms: F64  # every counted interval, sorted
     seq_gaps: int
     stray_packets: int
+    prompt_gap_ms: F64  # the longest interval inside one of the IVR's talkspurts; NaN: none
+    prompt_gap_at: F64  # when the packet that ended it was captured
+    between_gap_ms: F64  # the longest interval into a new talkspurt (between prompts); NaN: none
+    stamp_jumps: I64  # intervals inside a talkspurt whose timestamp moved by more than a packet
     summary: dict[str, float] = field(default_factory=dict)
 
 
@@ -243,23 +255,61 @@ def _held(calls: list[WireCall]) -> tuple[float, float]:
     return float(up.max()), float(np.median(held)) if len(held) else float(up.max())
 
 
-def _spacing(rtp: RtpFields, rows: I64, time: F64, call: I64) -> tuple[F64, int]:
-    """Counted intervals (ms, sorted) and sequence gaps of the IVR's streams (see the module doc)."""
+@dataclass
+class _Pairs:
+    """Consecutive packets of one IVR stream (call and SSRC), one entry per pair: the call, the
+    interval (ms), when the second was captured, the sequence step, the timestamp advance and
+    whether the second has the marker bit."""
+
+    call: I64
+    interval_ms: F64
+    at: F64
+    step: I64
+    advance: I64
+    marker: npt.NDArray[np.bool_]
+
+
+def _pairs(rtp: RtpFields, rows: I64, time: F64, call: I64) -> _Pairs:
     order = np.lexsort((time, rtp.ssrc[rows], call))
     rows, time, call = rows[order], time[order], call[order]
     ssrc, seq, stamp = rtp.ssrc[rows], rtp.seq[rows], rtp.timestamp[rows]
     same = (call[1:] == call[:-1]) & (ssrc[1:] == ssrc[:-1])
-    step = (seq[1:] - seq[:-1]) & 0xFFFF
-    advance = (stamp[1:] - stamp[:-1]) & 0xFFFFFFFF
-    counted = same & (step == 1) & (advance <= FRAME) & ~rtp.marker[rows][1:]
-    spacing = np.sort(np.diff(time)[counted] * 1000.0)
-    return spacing, int((same & (step != 1)).sum())
+    return _Pairs(
+        call=call[1:][same],
+        interval_ms=np.diff(time)[same] * 1000.0,
+        at=time[1:][same],
+        step=((seq[1:] - seq[:-1]) & 0xFFFF)[same],
+        advance=((stamp[1:] - stamp[:-1]) & 0xFFFFFFFF)[same],
+        marker=rtp.marker[rows][1:][same],
+    )
+
+
+def _spacing(pairs: _Pairs) -> tuple[F64, int]:
+    """Counted intervals (ms, sorted) and sequence gaps of the IVR's streams (see the module doc)."""
+    counted = (pairs.step == 1) & (pairs.advance <= FRAME) & ~pairs.marker
+    return np.sort(pairs.interval_ms[counted]), int((pairs.step != 1).sum())
+
+
+def _longest(pairs: _Pairs, keep: npt.NDArray[np.bool_], count: int) -> tuple[F64, F64]:
+    """Per call, the longest of the kept intervals and when it ended (NaN where none is kept)."""
+    longest, at = np.full(count, np.nan), np.full(count, np.nan)
+    call, interval, when = pairs.call[keep], pairs.interval_ms[keep], pairs.at[keep]
+    if len(call):
+        order = np.lexsort((interval, call))  # by call, the longest last
+        last = order[np.flatnonzero(np.r_[call[order][1:] != call[order][:-1], True])]
+        longest[call[last]], at[call[last]] = interval[last], when[last]
+    return longest, at
 
 
 def analyse(sip: UdpPackets, rtp_packets: UdpPackets, server: tuple[str, int]) -> WireReport:
     """Everything the benchmark reports from its two captures."""
     server_sip = (ip_number(server[0]), server[1])
-    calls = calls_from_sip(sip_messages(sip), server_sip)
+    return analyse_calls(calls_from_sip(sip_messages(sip), server_sip), rtp_packets)
+
+
+def analyse_calls(calls: list[WireCall], rtp_packets: UdpPackets) -> WireReport:
+    """The figures of these calls (a capture's, or those of a part of it) from the RTP capture;
+    packets of calls not given are stray."""
     count = len(calls)
     rtp = rtp_fields(rtp_packets)
     time = rtp_packets.time[rtp.index]
@@ -289,7 +339,12 @@ def analyse(sip: UdpPackets, rtp_packets: UdpPackets, server: tuple[str, int]) -
     server_call, caller_call = to_call[from_server], to_call[from_caller]
 
     mine = server_call >= 0
-    spacing, seq_gaps = _spacing(rtp, np.flatnonzero(mine), time[mine], server_call[mine])
+    pairs = _pairs(rtp, np.flatnonzero(mine), time[mine], server_call[mine])
+    spacing, seq_gaps = _spacing(pairs)
+    inside = (pairs.step == 1) & ~pairs.marker
+    prompt_gap, prompt_gap_at = _longest(pairs, inside, count)
+    between_gap, _ = _longest(pairs, (pairs.step == 1) & pairs.marker, count)
+    jumps = np.bincount(pairs.call[inside & (pairs.advance > FRAME)], minlength=count)
 
     # Per-call values looked up per caller packet; entry ``count`` stands for "no call".
     theirs = caller_call >= 0
@@ -312,9 +367,19 @@ def analyse(sip: UdpPackets, rtp_packets: UdpPackets, server: tuple[str, int]) -
         spacing_ms=spacing,
         seq_gaps=seq_gaps,
         stray_packets=int((~mine & ~theirs).sum()),
+        prompt_gap_ms=prompt_gap,
+        prompt_gap_at=prompt_gap_at,
+        between_gap_ms=between_gap,
+        stamp_jumps=jumps,
     )
     report.summary = summarise(report)
     return report
+
+
+def _most(values: F64) -> float:
+    """The largest value that is not NaN (NaN when there is none; np.nanmax would warn)."""
+    known = values[~np.isnan(values)]
+    return float(known.max()) if len(known) else float("nan")
 
 
 def summarise(report: WireReport) -> dict[str, float]:
@@ -343,6 +408,9 @@ def summarise(report: WireReport) -> dict[str, float]:
         "spacing_max_ms": float(spacing[-1]) if len(spacing) else float("nan"),
         "spacing_over_30ms_pct": 100 * float((spacing > 30).mean()) if len(spacing) else float("nan"),
         "seq_gaps": float(report.seq_gaps),
+        "prompt_gap_max_ms": _most(report.prompt_gap_ms),
+        "between_gap_max_ms": _most(report.between_gap_ms),
+        "stamp_jumps": float(report.stamp_jumps.sum()),
         "stray_packets": float(report.stray_packets),
         "key_to_bye_calls": float(len(key_to_bye)),
         "key_to_bye_p50_ms": percentile(key_to_bye, 50),

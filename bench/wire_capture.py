@@ -14,6 +14,10 @@ IPv6, TCP, fragments) is skipped, and a record cut short at the end of the file 
 mid-write) is dropped. `rtp_fields` adds the RTP header fields. Walking the records is the only
 per-packet Python step (each record's length gives the next one's place); everything after it is
 vectorised, so four million packets take seconds, not minutes.
+
+A capture too long to hold at once (the soak's hour) is rotated (`Tcpdump` with ``rotate``) and
+read a span at a time: `first_stamp` says where each file begins, `select` keeps a span of a
+file's packets and `concat` joins the spans of consecutive files.
 """
 
 from __future__ import annotations
@@ -205,6 +209,58 @@ def read_pcap(data: bytes) -> UdpPackets:
     )
 
 
+def first_stamp(head: bytes) -> float | None:
+    """The time of a capture's first record, from the file's first bytes (40 are enough); None
+    while tcpdump has not written one yet. A rotated capture (tcpdump -G) names its files by when
+    tcpdump got round to rotating, which may trail the packets by the ring's block timeout or
+    more under load: the first packet's own stamp says where a file really begins."""
+    if len(head) < 40 or head[:4] not in _MAGIC:
+        return None
+    order, unit = _MAGIC[head[:4]]
+    seconds, fraction = struct.unpack_from(order + "II", head, 24)
+    return float(seconds) + float(fraction) * unit
+
+
+def select(packets: UdpPackets, keep: npt.NDArray[np.bool_]) -> UdpPackets:
+    """The packets where ``keep`` is true, holding only the span of bytes their payloads need, so
+    that a slice of a large capture does not keep the whole file's bytes alive."""
+    index = np.flatnonzero(keep)
+    if len(index) == 0:
+        low = high = 0
+    else:
+        low = int(packets.payload_at[index].min())
+        high = int((packets.payload_at[index] + packets.payload_len[index]).max())
+    return UdpPackets(
+        data=packets.data[low:high],
+        time=packets.time[index],
+        src=packets.src[index],
+        dst=packets.dst[index],
+        sport=packets.sport[index],
+        dport=packets.dport[index],
+        payload_at=packets.payload_at[index] - low,
+        payload_len=packets.payload_len[index],
+        udp_len=packets.udp_len[index],
+    )
+
+
+def concat(parts: list[UdpPackets]) -> UdpPackets:
+    """Captures written one after another (the files of a rotated capture) as one."""
+    if not parts:
+        return read_pcap(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, RTP_SNAPLEN, LINKTYPE_ETHERNET))
+    shift = np.cumsum([0] + [len(part.data) for part in parts[:-1]]).astype(np.int64)
+    return UdpPackets(
+        data=b"".join(part.data for part in parts),
+        time=np.concatenate([part.time for part in parts]),
+        src=np.concatenate([part.src for part in parts]),
+        dst=np.concatenate([part.dst for part in parts]),
+        sport=np.concatenate([part.sport for part in parts]),
+        dport=np.concatenate([part.dport for part in parts]),
+        payload_at=np.concatenate([part.payload_at + at for part, at in zip(parts, shift, strict=True)]),
+        payload_len=np.concatenate([part.payload_len for part in parts]),
+        udp_len=np.concatenate([part.udp_len for part in parts]),
+    )
+
+
 def rtp_fields(packets: UdpPackets) -> RtpFields:
     """The RTP header of every packet that carries one (RFC 3550 §5.1; CSRCs and a header
     extension are stepped over to find the payload)."""
@@ -266,12 +322,23 @@ class Tcpdump:
     stopping is SIGINT, after which tcpdump writes out what it holds and reports its counts.
     ``-B`` gives the kernel a large buffer so that bursts are not dropped while tcpdump writes.
     Stop with `stop_captures`, which first waits out the ring's block timeout (`BLOCK_TIMEOUT`).
+    With ``rotate`` (tcpdump -G, seconds) one file per period, named after ``path`` with the epoch
+    second of the rotation (`rotated_files`): a capture of an hour is read and deleted a file at a
+    time, and a rotation loses nothing (one capture handle throughout).
     """
 
     def __init__(
-        self, path: Path, bpf: str, *, snaplen: int = 0, interface: str = "lo", buffer_kib: int = 65536
+        self,
+        path: Path,
+        bpf: str,
+        *,
+        snaplen: int = 0,
+        interface: str = "lo",
+        buffer_kib: int = 65536,
+        rotate: int = 0,
     ) -> None:
         self.path = path
+        self.rotate = rotate
         binary = shutil.which("tcpdump")
         if binary is None:
             raise FileNotFoundError(
@@ -288,8 +355,10 @@ class Tcpdump:
             "-B",
             str(buffer_kib),
             "-w",
-            str(path),
+            str(self._rotated_pattern() if rotate else path),
         ]
+        if rotate:
+            self.args += ["-G", str(rotate)]
         if os.geteuid() == 0:
             # As root tcpdump would switch to its own user, who may not write to our directory.
             self.args += ["-Z", pwd.getpwuid(0).pw_name]
@@ -324,6 +393,21 @@ class Tcpdump:
         self.counts = CaptureCounts.parse(self._stderr())
         return self.counts
 
+    def _rotated_pattern(self) -> Path:
+        # tcpdump -G passes the name through strftime: %s, the epoch second it rotated at, orders
+        # the files and never repeats.
+        return self.path.with_name(f"{self.path.stem}-%s{self.path.suffix}")
+
+    def rotated_files(self) -> list[Path]:
+        """With ``rotate``: the files written so far, oldest first (the last may still grow)."""
+        prefix, suffix = f"{self.path.stem}-", self.path.suffix
+        found = []
+        for file in self.path.parent.glob(f"{prefix}*{suffix}"):
+            stamp = file.name[len(prefix) : len(file.name) - len(suffix)]
+            if stamp.isdigit():
+                found.append((int(stamp), file))
+        return [file for _, file in sorted(found)]
+
     def _stderr(self) -> str:
         try:
             return self._stderr_path.read_text(errors="replace")
@@ -337,9 +421,17 @@ def stop_captures(*captures: Tcpdump) -> list[CaptureCounts]:
     return [capture.stop() for capture in captures]
 
 
-def call_captures(workdir: Path, sip_port: int, rtp_ports: tuple[int, int]) -> tuple[Tcpdump, Tcpdump]:
-    """The run's two captures (not started): SIP whole, RTP cut to its headers."""
+def call_captures(
+    workdir: Path, sip_port: int, rtp_ports: tuple[int, int], rotate: int = 0
+) -> tuple[Tcpdump, Tcpdump]:
+    """The run's two captures (not started): SIP whole, RTP cut to its headers; with ``rotate``,
+    each in a new file every that many seconds."""
     workdir.mkdir(parents=True, exist_ok=True)
-    sip = Tcpdump(workdir / "sip.pcap", f"udp port {sip_port}")
-    rtp = Tcpdump(workdir / "rtp.pcap", f"udp portrange {rtp_ports[0]}-{rtp_ports[1]}", snaplen=RTP_SNAPLEN)
+    sip = Tcpdump(workdir / "sip.pcap", f"udp port {sip_port}", rotate=rotate)
+    rtp = Tcpdump(
+        workdir / "rtp.pcap",
+        f"udp portrange {rtp_ports[0]}-{rtp_ports[1]}",
+        snaplen=RTP_SNAPLEN,
+        rotate=rotate,
+    )
     return sip, rtp

@@ -27,9 +27,12 @@ from bench.wire_capture import (
     LINKTYPE_LINUX_SLL,
     CaptureCounts,
     PcapError,
+    concat,
+    first_stamp,
     ip_number,
     read_pcap,
     rtp_fields,
+    select,
 )
 
 LOCAL = "127.0.0.1"
@@ -342,3 +345,40 @@ def test_a_call_never_answered_and_packets_of_no_call() -> None:
     assert (s["calls"], s["answered"], s["completed"], s["failed"]) == (1, 0, 0, 1)
     assert s["stray_packets"] == 1 and s["key_to_bye_calls"] == 0
     assert np.isnan(s["setup_p99_ms"]) and np.isnan(s["spacing_p99_ms"])
+
+
+def test_pauses_inside_a_prompt_count_also_across_a_timestamp_jump() -> None:
+    """The IVR marks the first packet after silence; an unmarked packet whose timestamp jumps
+    follows a hold-up of its clock (a new timeline), and is a pause in the prompt."""
+    wire = _Wire()
+    wire.call("a", 1.0, 20000)
+    times = [1.10, 1.12, 1.14, 1.44, 1.46, 2.06, 2.08]
+    stamps = [0, 160, 320, 2720, 2880, 8000, 8160]
+    for n, (at, stamp) in enumerate(zip(times, stamps, strict=True)):
+        wire.server_audio(at, 20000, n, stamp, ssrc=5, marker=n in (0, 5))  # two prompts
+    wire.hangup("a", 2.5)
+    wire.call("b", 3.0, 20002)
+    wire.server_audio(3.1, 20002, 0, 0, ssrc=6, marker=True)  # one packet: no interval
+    wire.hangup("b", 3.5)
+    report = wire.report()
+    assert report.spacing_ms.tolist() == pytest.approx([20, 20, 20, 20])  # the jump is left out here
+    assert report.prompt_gap_ms[0] == pytest.approx(300) and report.prompt_gap_at[0] == 1.44
+    assert report.between_gap_ms[0] == pytest.approx(600)
+    assert report.stamp_jumps.tolist() == [1, 0]
+    assert np.isnan(report.prompt_gap_ms[1]) and np.isnan(report.between_gap_ms[1])
+    s = report.summary
+    assert (s["prompt_gap_max_ms"], s["between_gap_max_ms"], s["stamp_jumps"]) == pytest.approx((300, 600, 1))
+
+
+def test_rotated_files_are_cut_and_joined_back() -> None:
+    records = [pcap_record(10.0 + i, _frame(i + 1, 9, bytes(20 + i))) for i in range(6)]
+    first = read_pcap(pcap_file_header() + b"".join(records[:3]))
+    second = read_pcap(pcap_file_header() + b"".join(records[3:]))
+    assert first_stamp((pcap_file_header() + records[3])[:40]) == 13.0
+    assert first_stamp(pcap_file_header()) is None  # nothing written yet
+    cut = select(first, first.time >= 11.0)
+    assert list(cut.sport) == [2, 3] and len(cut.data) < len(first.data)
+    joined = concat([cut, select(second, second.time <= 14.0)])
+    assert list(joined.sport) == [2, 3, 4, 5] and list(joined.time) == [11.0, 12.0, 13.0, 14.0]
+    assert [joined.payload(i) for i in range(4)] == [bytes(21), bytes(22), bytes(23), bytes(24)]
+    assert len(concat([])) == 0 and len(select(first, first.time > 99)) == 0
