@@ -20,7 +20,7 @@ pytestmark = pytest.mark.sipp
 
 
 def test_two_windows_of_ten_held_calls(tmp_path: Path) -> None:
-    config = SoakConfig(calls=10, minutes=40 / 60, window=20.0, rtp_base=26400)
+    config = SoakConfig(calls=10, minutes=40 / 60, window=20.0, rtp_base=28000)
     result = run_soak(config, tmp_path / "soak", rows_file=tmp_path / "rows.jsonl")
     assert result.alive
     assert [row.window.index for row in result.rows] == [0, 1]
