@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ivr.call.engine import Engine, EngineConfig
 from ivr.logs import configure_logging, get_logger
-from ivr.net import event_loop
+from ivr.net import event_loop, realtime
 from ivr.net.event_loop import LOOP_KINDS
 from ivr.ops.stall_watch import StallWatch
 
@@ -150,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=100.0,
         help="log the code that holds up the event loop (and every call's audio) this long (0: off)",
+    )
+    serve.add_argument(
+        "--realtime",
+        type=int,
+        default=0,
+        metavar="PRIORITY",
+        help="run the event loop thread, which paces every call's audio, with real-time priority "
+        "(SCHED_RR 1-50; 0: off); needs root or CAP_SYS_NICE, else a warning and normal priority",
     )
     serve.add_argument(
         "--event-loop",
@@ -336,6 +344,12 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     log.info("event loop", kind=event_loop.loop_name(loop))
+    if args.realtime:
+        refused = realtime.make_loop_thread_realtime(args.realtime)
+        if refused is None:
+            log.info("event loop thread at real-time priority", policy="SCHED_RR", priority=args.realtime)
+        else:
+            log.warning("real-time priority not set; running at normal priority", reason=refused)
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
