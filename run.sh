@@ -38,9 +38,10 @@ allow_sipp_raw_sockets() {
 
 setup_venv() {
     [[ -x .venv/bin/python ]] || python3 -m venv .venv
-    # Reinstall only when pyproject.toml changed since the last install.
+    # Reinstall only when what the install builds from changed: the dependencies, or the media
+    # plane's modules that setup.py compiles (an edited source runs uncompiled until then).
     local stamp=.venv/.run-sh-installed sum
-    sum=$(sha256sum pyproject.toml | cut -d' ' -f1)
+    sum=$(cat pyproject.toml setup.py ivr/media/*.py ivr/net/*.py ivr/call/rtp_leg.py | sha256sum | cut -d' ' -f1)
     if [[ ! -f $stamp || $(cat "$stamp") != "$sum" ]]; then
         .venv/bin/python -m pip install -q -e '.[test]'
         echo "$sum" > "$stamp"

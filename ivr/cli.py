@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ivr import _compiled
 from ivr.call.engine import Engine, EngineConfig
 from ivr.logs import configure_logging, get_logger
 from ivr.net import event_loop, realtime
@@ -284,6 +285,17 @@ def _serve_workers(args: argparse.Namespace, count: int) -> int:
     return worst
 
 
+def _log_media_build() -> None:
+    log = get_logger()
+    if _compiled.running_compiled():
+        log.info("media plane compiled")
+    elif _compiled.built():
+        # Edited since the build, or the reference asked for: correct, but slower than it should be.
+        log.warning("media plane runs from its Python source", reason=_compiled.sources_first_reason)
+    else:
+        log.info("media plane runs as pure Python (not compiled at install)")
+
+
 async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> int:
     from ivr.flow.reload import FlowRegistry
     from ivr.serve import FlowApplication
@@ -344,6 +356,7 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     log.info("event loop", kind=event_loop.loop_name(loop))
+    _log_media_build()
     if args.realtime:
         refused = realtime.make_loop_thread_realtime(args.realtime)
         if refused is None:

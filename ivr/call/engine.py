@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ivr.call.call import Call, CallGone, CallInfo
+from ivr.call.rtp_leg import RtpLeg
 from ivr.logs import get_logger
 from ivr.media.stream import MediaStream
 from ivr.net.media_clock import MediaClock
@@ -455,26 +456,9 @@ class Engine:
             # Answered and hung up before we got here (a BYE right behind the 200 OK).
             call.on_remote_ended(leg.ended_reason)
             return call
-        media, rtp = leg.media, leg.rtp
-        loop = asyncio.get_running_loop()
-
-        def on_datagram(data: bytes, addr: tuple[str, int]) -> None:
-            events = media.receive(data, addr, loop.time())
-            if events:
-                call.on_media_events(events)
-
-        def tick(now: float) -> None:
-            packet = media.tick(now)
-            if packet is not None:
-                target = media.send_address
-                if target is not None:
-                    rtp.sendto(packet, target)
-            events = media.pop_events()
-            if events:
-                call.on_media_events(events)
-
-        rtp.on_datagram = on_datagram
-        leg.clock_key = self.clock.add(tick)
+        rtp_leg = RtpLeg(leg.media, leg.rtp, call)
+        leg.rtp.on_datagram = rtp_leg.on_datagram
+        leg.clock_key = self.clock.add(rtp_leg.tick)
         call.log.info("call up", direction=info.direction, caller=info.caller, called=info.called)
         return call
 
@@ -502,11 +486,11 @@ class Engine:
         if leg.clock_key is not None:
             self.clock.remove(leg.clock_key)
             leg.clock_key = None
-        leg.rtp.on_datagram = _ignore  # its closure holds the call, which holds the leg
+        leg.rtp.on_datagram = _ignore  # its RtpLeg holds the socket and the call, which holds the leg
         leg.rtp.close()
 
 
-def _ignore(data: bytes, addr: tuple[str, int]) -> None:
+def _ignore(data: bytes, addr: tuple[str, int], now: float) -> None:
     pass
 
 

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from ivr.logs import get_logger
 
 Address = tuple[str, int]
-DatagramHandler = Callable[[bytes, Address], None]
+DatagramHandler = Callable[[bytes, Address, float], None]  # data, source, the drain's now
 log = get_logger(component="rtp")
 
 MAX_DATAGRAM = 2048  # RTP of telephone audio is ~200 bytes; anything longer is not ours anyway
 MAX_ROUNDS = 8  # reads per socket per drain at most: a flood cannot hold up the media clock
 
 
-def _ignore(data: bytes, addr: Address) -> None:
+def _ignore(data: bytes, addr: Address, now: float) -> None:
     pass
 
 
@@ -121,7 +121,7 @@ class RtpPoller:
                     continue
                 stats.datagrams += 1
                 try:
-                    sock.on_datagram(data, addr if len(addr) == 2 else (addr[0], addr[1]))
+                    sock.on_datagram(data, addr if len(addr) == 2 else (addr[0], addr[1]), now)
                 except Exception:
                     # One call's broken handler must not silence the others.
                     stats.handler_errors += 1

@@ -26,7 +26,7 @@ def test_one_drain_reads_every_socket_and_names_the_sender() -> None:
     sockets = [ports.open() for _ in range(5)]
     received: Received = []
     for rtp in sockets:
-        rtp.on_datagram = lambda data, addr, port=rtp.port: received.append((port, data, addr))
+        rtp.on_datagram = lambda data, addr, now, port=rtp.port: received.append((port, data, addr))
     sender = _sender()
     try:
         for rtp in sockets:
@@ -54,7 +54,7 @@ def test_a_flooded_socket_is_read_a_bounded_number_of_times_per_drain() -> None:
     flooded, quiet = ports.open(), ports.open()
     counts = {flooded.port: 0, quiet.port: 0}
     for rtp in (flooded, quiet):
-        rtp.on_datagram = lambda data, addr, port=rtp.port: counts.__setitem__(port, counts[port] + 1)
+        rtp.on_datagram = lambda data, addr, now, port=rtp.port: counts.__setitem__(port, counts[port] + 1)
     sender = _sender()
     try:
         for _ in range(3 * MAX_ROUNDS):
@@ -76,11 +76,11 @@ def test_a_broken_handler_silences_its_own_socket_only() -> None:
     broken, healthy = ports.open(), ports.open()
     got: list[bytes] = []
 
-    def explode(data: bytes, addr: tuple[str, int]) -> None:
+    def explode(data: bytes, addr: tuple[str, int], now: float) -> None:
         raise ValueError("a bug in one call")
 
     broken.on_datagram = explode
-    healthy.on_datagram = lambda data, addr: got.append(data)
+    healthy.on_datagram = lambda data, addr, now: got.append(data)
     sender = _sender()
     try:
         for _ in range(2):
