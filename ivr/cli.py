@@ -300,7 +300,7 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     from ivr.flow.reload import FlowRegistry
     from ivr.serve import FlowApplication
     from ivr.speech.models import ModelRegistry
-    from ivr.speech.prompts import PromptLibrary
+    from ivr.speech.prompt_library import PromptLibrary
 
     log = get_logger()
     registry = FlowRegistry(args.flows)
@@ -467,7 +467,7 @@ async def _register(engine: Engine, aor: str, password: str, log: object) -> Non
 
 async def _call(args: argparse.Namespace) -> int:
     from ivr.caller import Action, parse_timed, place_call, write_wav
-    from ivr.speech.prompts import PromptLibrary
+    from ivr.speech.prompt_library import PromptLibrary
 
     try:
         actions = [parse_timed("keys", k) for k in args.keys]

@@ -18,7 +18,7 @@ from ivr.call.engine import Engine, EngineConfig
 from ivr.caller import Action, CallReport, place_call
 from ivr.flow.reload import FlowRegistry
 from ivr.serve import FlowApplication
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 
 Narrator = Callable[[str], None]
 

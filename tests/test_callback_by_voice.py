@@ -23,7 +23,7 @@ from ivr.handoff.agents import AgentPool
 from ivr.handoff.asking import speakable_windows
 from ivr.handoff.promise import hours_from_windows, offer_slots
 from ivr.handoff.service import Handoff, HandoffConfig
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 from ivr.store.base import ACTIVE_STATES, CallbackRecord
 from ivr.store.sqlite import SqliteStore
 

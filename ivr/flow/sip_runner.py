@@ -61,7 +61,7 @@ class Api:
 async def run_case_sip(case: Case, target: str, api: Api, cache_dir: Path) -> CaseResult:
     from ivr.call.engine import DialFailed, Engine, EngineConfig
     from ivr.media.prompts import tone
-    from ivr.speech.prompts import PromptLibrary
+    from ivr.speech.prompt_library import PromptLibrary
 
     engine = Engine(EngineConfig(host="127.0.0.1", port=0, user=case.caller, rtp_low=47000, rtp_high=47998))
     await engine.start()

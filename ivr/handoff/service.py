@@ -46,7 +46,7 @@ from ivr.handoff.scheduler import CustomerResult, RetryPolicy, Scheduler, Serve
 from ivr.handoff.texts import say
 from ivr.logs import get_logger
 from ivr.media.prompts import silence, tone
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 from ivr.store.base import (
     ACTIVE_STATES,
     Booking,

@@ -46,7 +46,7 @@ from ivr.speech.intents import DEFAULT_INTENT_THRESHOLD, Intent, match_intent
 from ivr.speech.models import VoskModel
 from ivr.speech.recognizer import DEFAULT_THRESHOLD, Recognition, StreamingRecognizer, Word, decode_pool
 
-__all__ = ["ListenSpec", "SpeechListener", "SpeechResult"]
+__all__ = ["RecognitionSpec", "SpeechListener", "SpeechResult"]
 
 Int16Array = npt.NDArray[np.int16]
 FRAME_SECONDS = 0.020
@@ -57,7 +57,7 @@ log = get_logger()
 
 
 @dataclass(frozen=True, slots=True)
-class ListenSpec:
+class RecognitionSpec:
     """What to listen for.  ``grammar`` None: free-form, matched against ``intents`` if any.
 
     ``grammar`` maps each allowed phrase to the label it stands for (a menu choice); a sequence
@@ -97,7 +97,7 @@ class SpeechResult:
 
 @dataclass(eq=False)
 class _Session:
-    spec: ListenSpec
+    spec: RecognitionSpec
     future: asyncio.Future[SpeechResult]
     recognizer: StreamingRecognizer | None = None
     pending: list[Int16Array] = field(default_factory=list)
@@ -168,11 +168,11 @@ class SpeechListener:
 
     # -- what the call/flow uses ---------------------------------------------------------------
 
-    async def listen(self, spec: ListenSpec) -> SpeechResult:
+    async def listen(self, spec: RecognitionSpec) -> SpeechResult:
         """Listen for one utterance (or its absence); see the module docstring."""
         return await self.start(spec)
 
-    def start(self, spec: ListenSpec) -> asyncio.Future[SpeechResult]:
+    def start(self, spec: RecognitionSpec) -> asyncio.Future[SpeechResult]:
         """Begin listening now (frames from this call on count); await the returned future."""
         if self._session is not None:
             raise RuntimeError("this call is already listening")

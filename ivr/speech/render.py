@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ivr.flow.validate import check_file
 from ivr.serve import static_prompts
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 
 
 def add_prompt_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
