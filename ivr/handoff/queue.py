@@ -149,11 +149,6 @@ class VirtualQueue:
         entry.first_estimate = live.first_estimate
         return entry
 
-    def set_not_before(self, callback_id: int, not_before: float) -> None:
-        entry = self._entries.get(f"callback:{callback_id}")
-        if entry is not None:
-            entry.not_before = not_before
-
     def sync_remote(self, waiting: Iterable[RemoteWaiter]) -> None:
         """Make the entries of callers waiting on other workers match what those last published."""
         seen = set()

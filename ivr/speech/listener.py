@@ -42,7 +42,6 @@ import numpy.typing as npt
 from ivr.logs import get_logger
 from ivr.media.vad import SpeechEnd, SpeechStart, Vad, VadConfig
 from ivr.speech.early import EarlyMatch
-from ivr.speech.intents import DEFAULT_INTENT_THRESHOLD, Intent, match_intent
 from ivr.speech.models import VoskModel
 from ivr.speech.recognizer import DEFAULT_THRESHOLD, Recognition, StreamingRecognizer, Word, decode_pool
 
@@ -58,16 +57,14 @@ log = get_logger()
 
 @dataclass(frozen=True, slots=True)
 class RecognitionSpec:
-    """What to listen for.  ``grammar`` None: free-form, matched against ``intents`` if any.
+    """What to listen for.  ``grammar`` None: free-form (the flow matches the transcript itself).
 
     ``grammar`` maps each allowed phrase to the label it stands for (a menu choice); a sequence
     means each phrase is its own label.
     """
 
     grammar: Mapping[str, str] | Sequence[str] | None = None
-    intents: Sequence[Intent] = ()
     threshold: float = DEFAULT_THRESHOLD
-    intent_threshold: float = DEFAULT_INTENT_THRESHOLD
     no_input_timeout: float = 5.0
     max_utterance: float = 15.0
     end_silence_ms: int | None = None  # None: the VAD configuration's
@@ -88,8 +85,8 @@ class SpeechResult:
     text: str = ""
     confidence: float = 0.0
     words: tuple[Word, ...] = ()
-    intent: str | None = None  # the grammar phrase's label, or the matched intent
-    score: float = 0.0  # the intent match's score (grammar: the confidence)
+    intent: str | None = None  # the grammar phrase's label
+    score: float = 0.0  # the recognition's confidence
     latency_ms: float | None = None  # end of speech detected -> result
     speech_ms: float = 0.0  # length of the utterance as the VAD saw it
     early: bool = False  # ended by an early match, before the VAD's closing silence
@@ -365,12 +362,7 @@ class SpeechListener:
         if spec.grammar is not None:
             label = spec.labels().get(recognition.phrase or "")
             return dataclasses.replace(base, kind="speech", intent=label, score=recognition.confidence)
-        if not spec.intents:
-            return dataclasses.replace(base, kind="speech", score=recognition.confidence)
-        match = match_intent(recognition.text, spec.intents, spec.intent_threshold)
-        if match is None:
-            return base
-        return dataclasses.replace(base, kind="speech", intent=match.intent, score=match.score)
+        return dataclasses.replace(base, kind="speech", score=recognition.confidence)
 
     def _resolve(self, session: _Session, result: SpeechResult) -> None:
         if not session.future.done():
