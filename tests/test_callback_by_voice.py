@@ -17,11 +17,11 @@ import pytest
 
 from ivr.call.call import Call
 from ivr.call.engine import Engine, EngineConfig
+from ivr.flow.hours import hours_from_windows, offer_slots
 from ivr.flow.port import CallbackOutcome, CallbackRequest
 from ivr.flow.testing import ScriptedPort
 from ivr.handoff.agents import AgentPool
 from ivr.handoff.asking import speakable_windows
-from ivr.handoff.promise import hours_from_windows, offer_slots
 from ivr.handoff.service import Handoff, HandoffConfig
 from ivr.speech.prompt_library import PromptLibrary
 from ivr.store.base import ACTIVE_STATES, CallbackRecord

@@ -33,6 +33,7 @@ import numpy.typing as npt
 from ivr.call.bridging import connect_calls
 from ivr.call.call import Call, CallGone
 from ivr.call.engine import DialFailed, Engine
+from ivr.flow.hours import hours_from_windows, offer_slots
 from ivr.flow.port import CallbackOutcome, CallbackRequest, TransferOutcome, TransferRequest
 from ivr.handoff.agents import Agent, AgentEvent, AgentPool
 from ivr.handoff.amd import AmdDetector
@@ -40,7 +41,7 @@ from ivr.handoff.asking import Answer, Dialogue, ask_by_voice, chosen_window, sp
 from ivr.handoff.board import AgentBoard
 from ivr.handoff.estimator import HandleTimes, WaitEstimate, estimate_wait
 from ivr.handoff.numbers import ApprovedNumber, NumberRejected, approve, policy_from_flow
-from ivr.handoff.promise import Promise, hours_from_windows, offer_slots, promise_asap, promise_window
+from ivr.handoff.promise import Promise, promise_asap, promise_window
 from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.handoff.scheduler import CustomerResult, RetryPolicy, Scheduler, Serve
 from ivr.handoff.texts import say
