@@ -11,7 +11,7 @@ import pytest
 
 from ivr.call.call import Call, CallGone, PlayOutcome
 from ivr.call.engine import DialFailed, Engine, EngineConfig
-from ivr.caller import Action, place_call, speech_segments
+from ivr.app.caller import Action, place_call, speech_segments
 from ivr.media.prompts import tone
 from ivr.speech.prompts import PromptLibrary
 

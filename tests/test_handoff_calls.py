@@ -20,7 +20,7 @@ import numpy as np
 
 from ivr.call.call import Call
 from ivr.call.engine import Engine, EngineConfig
-from ivr.caller import speech_segments
+from ivr.app.caller import speech_segments
 from ivr.media.prompts import tone
 from ivr.speech.prompts import PromptLibrary
 from ivr.store.base import Booking

@@ -9,7 +9,7 @@ from typing import Any
 
 from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.ops.live_view import LiveView
-from ivr.serve import FlowApplication
+from ivr.app.flow_application import FlowApplication
 from ivr.store.sqlite import SqliteStore
 
 

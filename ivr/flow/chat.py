@@ -27,7 +27,7 @@ from ivr.flow.port import (
     TransferOutcome,
     TransferRequest,
 )
-from ivr.flow.testing import parse_input
+from ivr.flow.conversation_tests import parse_input
 
 
 class TerminalPort:

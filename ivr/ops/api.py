@@ -25,7 +25,7 @@ from ivr.handoff.service import Handoff
 from ivr.ops.live_view import LiveView
 from ivr.ops.metrics import Metrics
 from ivr.ops.openapi import OPENAPI
-from ivr.serve import FlowApplication
+from ivr.app.flow_application import FlowApplication
 from ivr.store.base import ACTIVE_STATES, CallbackState, StaleState, StoreError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -19,7 +19,7 @@ from typing import Any
 
 from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.logs import get_logger
-from ivr.serve import FlowApplication, LiveCall
+from ivr.app.flow_application import FlowApplication, LiveCall
 from ivr.store.base import StoreError
 from ivr.store.sqlite import SqliteStore
 
