@@ -26,10 +26,10 @@ from ivr.ops.stall_watch import StallWatch
 if TYPE_CHECKING:
     from aiohttp.web import AppRunner
 
+    from ivr.app.flow_application import FlowApplication
     from ivr.handoff.service import Handoff
     from ivr.net.workers import WorkerSet
     from ivr.ops.live_view import LiveView
-    from ivr.app.flow_application import FlowApplication
 
 DEFAULT_CACHE = Path("audio") / "cache"
 
@@ -202,8 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     from ivr.speech.cli import add_speech_commands
 
     add_speech_commands(commands)
-    from ivr.handoff.cli import add_callback_commands
     from ivr.app.prompt_rendering import add_prompt_commands
+    from ivr.handoff.cli import add_callback_commands
 
     add_prompt_commands(commands)
 
@@ -298,8 +298,8 @@ def _log_media_build() -> None:
 
 
 async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> int:
-    from ivr.flow.reload import FlowRegistry
     from ivr.app.flow_application import FlowApplication
+    from ivr.flow.reload import FlowRegistry
     from ivr.speech.models import ModelRegistry
     from ivr.speech.prompts import PromptLibrary
 

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ivr.app.flow_application import FlowApplication
 from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.ops.live_view import LiveView
-from ivr.app.flow_application import FlowApplication
 from ivr.store.sqlite import SqliteStore
 
 

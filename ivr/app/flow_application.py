@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ivr.call.call import Call
 from ivr.app.call_port import CallbackHandler, SipCallPort, TransferHandler, _no_agents, _no_callbacks
 from ivr.app.prompt_rendering import static_prompts
+from ivr.call.call import Call
 from ivr.flow.interpreter import FlowResult, Interpreter
 from ivr.flow.model import Flow
 from ivr.flow.reload import FlowRegistry

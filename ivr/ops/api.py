@@ -19,13 +19,13 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import generate_latest
 
+from ivr.app.flow_application import FlowApplication
 from ivr.call.engine import Engine
 from ivr.handoff.agents import AgentEvent, AgentState, InvalidTransition
 from ivr.handoff.service import Handoff
 from ivr.ops.live_view import LiveView
 from ivr.ops.metrics import Metrics
 from ivr.ops.openapi import OPENAPI
-from ivr.app.flow_application import FlowApplication
 from ivr.store.base import ACTIVE_STATES, CallbackState, StaleState, StoreError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

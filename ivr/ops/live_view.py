@@ -17,9 +17,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ivr.app.flow_application import FlowApplication, LiveCall
 from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.logs import get_logger
-from ivr.app.flow_application import FlowApplication, LiveCall
 from ivr.store.base import StoreError
 from ivr.store.sqlite import SqliteStore
 
