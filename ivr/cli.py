@@ -397,7 +397,7 @@ def _live_view(application: FlowApplication, handoff: Handoff, workers: WorkerSe
     if workers is None or workers.count < 2:
         return LiveView(application)
     live = LiveView(
-        application, handoff.store, handoff.store_call,
+        application, handoff.store, handoff.store_thread,
         owner=handoff.config.owner, run=handoff.config.run, queue=handoff.queue,
     )  # fmt: skip
     handoff.remote_waiting = live.others_waiting
