@@ -6,8 +6,8 @@ import asyncio
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from ivr.flow.conversation_tests import ScriptedPort
 from ivr.flow.hours import hours_from_windows, offer_slots
-from ivr.flow.testing import ScriptedPort
 from ivr.handoff.asking import Answer, ask_by_voice, chosen_window, phrases_for, speakable_windows
 from ivr.handoff.texts import say
 
