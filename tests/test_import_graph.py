@@ -39,7 +39,7 @@ ALLOWED: dict[str, set[str]] = {
     "ivr.media": {"ivr.logs"},
     "ivr.net": {"ivr.sip", "ivr.media", "ivr.logs"},
     "ivr.call": {"ivr.sip", "ivr.media", "ivr.net", "ivr.logs"},
-    "ivr.flow": {"ivr.logs"},
+    "ivr.flow": {"ivr.logs", "ivr.speech"},  # speech: its wording (ivr.speech.wording), for templates
     "ivr.speech": {"ivr.media", "ivr.logs"},
     "ivr.store": {"ivr.logs"},
     "ivr.handoff": {

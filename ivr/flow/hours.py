@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
+from ivr.speech.wording.times import DE_DAYS, EN_DAYS, say_day_part
+
 HORIZON_DAYS = 14  # business hours are searched this far ahead; beyond it there is no promise
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -172,13 +174,6 @@ PARTS: dict[PartName, tuple[dt.time, dt.time]] = {
     "afternoon": (dt.time(12), dt.time(17)),
     "evening": (dt.time(17), dt.time(21)),
 }
-_PART_WORDS = {
-    "morning": ("morning", "Vormittag"),
-    "afternoon": ("afternoon", "Nachmittag"),
-    "evening": ("evening", "Abend"),
-}
-_EN_DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
-_DE_DAYS = "Montag Dienstag Mittwoch Donnerstag Freitag Samstag Sonntag".split()
 
 
 @dataclass(frozen=True)
@@ -192,15 +187,7 @@ class Slot:
 
     def name(self, language: str, now: dt.datetime) -> str:
         """'this afternoon', 'tomorrow morning', 'on Monday evening' / 'heute Nachmittag' ..."""
-        de = language.lower().startswith("de")
-        today = now.astimezone(self.start.tzinfo).date()
-        offset = (self.day - today).days
-        en_part, de_part = _PART_WORDS[self.part]
-        if de:
-            head = {0: "heute", 1: "morgen"}.get(offset, f"am {_DE_DAYS[self.day.weekday()]}")
-            return f"{head} {de_part}"
-        head = {0: "this", 1: "tomorrow"}.get(offset, f"on {_EN_DAYS[self.day.weekday()]}")
-        return f"{head} {en_part}"
+        return say_day_part(self.day, self.part, language, now.astimezone(self.start.tzinfo).date())
 
 
 def slot(
@@ -267,7 +254,7 @@ def parse_slot(text: str, now: dt.datetime, hours: HoursLike | None, timezone: s
         if token in _DAY_WORDS:
             offset = _DAY_WORDS[token]
             break
-        for index, names in enumerate(zip(_EN_DAYS, _DE_DAYS, strict=True)):
+        for index, names in enumerate(zip(EN_DAYS, DE_DAYS, strict=True)):
             if token in (names[0].lower(), names[1].lower()):
                 offset = (index - today.weekday()) % 7 or 7
                 break

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ivr.flow.hours import HoursLike, Slot, add_open_time, is_open, next_open, open_intervals
-from ivr.flow.templates import say_datetime, say_time
-from ivr.handoff.estimator import WaitEstimate, round_up_minutes, speak_within
+from ivr.handoff.estimator import WaitEstimate
+from ivr.speech.wording.handoff import say_promised_by, say_promised_window
+from ivr.speech.wording.times import round_up_minutes, speak_within
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,7 @@ def promise_asap(
     local = deadline.astimezone(zone)
     quarter = math.ceil((local.minute * 60 + local.second + local.microsecond / 1e6) / 900.0 - 1e-9)
     local = local.replace(minute=0, second=0, microsecond=0) + dt.timedelta(minutes=15 * quarter)
-    en = f"by {say_datetime(local, 'en', local_now)}"
-    de = f"bis {say_datetime(local, 'de', local_now)}"
+    en, de = say_promised_by(local, "en", local_now), say_promised_by(local, "de", local_now)
     return Promise("asap", start, local, en, de, confident)
 
 
@@ -75,11 +75,8 @@ def promise_window(now: dt.datetime, chosen: Slot) -> Promise:
     """The promise for a chosen window: within it, by its end."""
     zone = chosen.start.tzinfo
     a, b = chosen.start.astimezone(zone), chosen.end.astimezone(zone)
-    if a <= now:
-        # The window has begun: "this afternoon, before five p m" rather than "between 2:07 and 5".
-        en = f"{chosen.name('en', now)}, before {say_time(b.time(), 'en')}"
-        de = f"{chosen.name('de', now)} bis {say_time(b.time(), 'de')}"
-        return Promise("window", chosen.start, chosen.end, en, de)
-    en = f"{chosen.name('en', now)}, between {say_time(a.time(), 'en')} and {say_time(b.time(), 'en')}"
-    de = f"{chosen.name('de', now)} zwischen {say_time(a.time(), 'de')} und {say_time(b.time(), 'de')}"
+    # Once the window has begun: "this afternoon, before five p m" rather than "between 2:07 and 5".
+    start = None if a <= now else a.time()
+    en = say_promised_window(chosen.name("en", now), start, b.time(), "en")
+    de = say_promised_window(chosen.name("de", now), start, b.time(), "de")
     return Promise("window", chosen.start, chosen.end, en, de)

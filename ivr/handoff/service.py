@@ -44,10 +44,11 @@ from ivr.handoff.numbers import ApprovedNumber, NumberRejected, approve, policy_
 from ivr.handoff.promise import Promise, promise_asap, promise_window
 from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.handoff.scheduler import CustomerResult, RetryPolicy, Scheduler, Serve
-from ivr.handoff.texts import say
 from ivr.logs import get_logger
 from ivr.media.prompts import silence, tone
 from ivr.speech.prompt_library import PromptLibrary
+from ivr.speech.wording.handoff import say
+from ivr.speech.wording.numbers import digits_apart
 from ivr.store.base import (
     ACTIVE_STATES,
     Booking,
@@ -113,7 +114,7 @@ def facts_text(context: Mapping[str, Any], language: str, limit: int = 3) -> str
 
 
 def summary_text(caller: str, context: Mapping[str, Any], language: str) -> str:
-    spoken = " ".join(caller.lstrip("+")) if caller.lstrip("+").isdigit() else caller
+    spoken = digits_apart(caller) if caller.lstrip("+").isdigit() else caller
     return say("whisper", language, caller=spoken, facts=facts_text(context, language))
 
 
@@ -356,7 +357,7 @@ class Handoff:
                 call.log.info("callback booked at shutdown", number=number.e164)
                 await self._say(
                     call, "shutdown_booked", language, interruptible=False,
-                    number=_spell(number.e164), promise=promise.text(language),
+                    number=digits_apart(number.e164), promise=promise.text(language),
                 )  # fmt: skip
                 call.hangup("server stopping: callback booked")
                 return TransferOutcome("failed", detail="server stopping; callback booked")
@@ -414,7 +415,9 @@ class Handoff:
         except NumberRejected:
             number = None
         if number is not None:
-            choice = await self._ask(call, "confirm_number", language, dialogue, number=_spell(number.e164))
+            choice = await self._ask(
+                call, "confirm_number", language, dialogue, number=digits_apart(number.e164)
+            )
             # Silence keeps the number read back; "no", 2, or anything not understood asks for another.
             if choice.digit == "1" or not choice.heard:
                 return number
@@ -527,7 +530,7 @@ class Handoff:
             agent_call = await self._ring(agent, headers)
             missed = agent_call is None
             if agent_call is not None:
-                whisper = say("callback_whisper", record.language, number=_spell(record.number),
+                whisper = say("callback_whisper", record.language, number=digits_apart(record.number),
                               facts=facts_text(record.context, record.language))  # fmt: skip
                 try:
                     await agent_call.play(
@@ -600,10 +603,6 @@ class Handoff:
             return final.verdict if final is not None else "unknown"
         finally:
             call.media.on_audio = None
-
-
-def _spell(number: str) -> str:
-    return " ".join(number.lstrip("+"))
 
 
 __all__ = ["Handoff", "HandoffConfig", "context_headers", "hold_music", "summary_text"]

@@ -9,7 +9,8 @@ import statistics
 
 import pytest
 
-from ivr.handoff.estimator import HandleTimes, estimate_wait, speak_duration, speak_within
+from ivr.handoff.estimator import HandleTimes, estimate_wait
+from ivr.speech.wording.times import speak_duration, speak_within
 
 
 def test_handle_times_start_from_the_prior_and_follow_the_data() -> None:
