@@ -23,7 +23,8 @@ from ivr.net.rtp_transport import RtpPoller, RtpPortAllocator, RtpSocket
 from ivr.net.sip_endpoint import SipEndpoint
 from ivr.net.workers import Forwarder, WorkerSet
 from ivr.sip import events as ev
-from ivr.sip.message import SipParseError, SipRequest, new_call_id
+from ivr.sip.errors import SipParseError
+from ivr.sip.message import SipRequest, new_call_id
 from ivr.sip.ratelimit import RateLimiter
 from ivr.sip.sdp import (
     Codec,

@@ -93,7 +93,7 @@ def _test_over_sip(args: argparse.Namespace) -> int:
 
     from ivr.flow.sip_runner import Api, run_file_sip
     from ivr.flow.testing import load_cases, report, tests_file_for
-    from ivr.sip.message import SipParseError
+    from ivr.sip.errors import SipParseError
     from ivr.sip.uri import parse_uri
 
     token = args.token or os.environ.get("IVR_API_TOKEN", "")

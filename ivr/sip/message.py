@@ -24,6 +24,9 @@ import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from ivr.sip.errors import SipParseError
+from ivr.sip.uri import parse_host_port, parse_name_addr, parse_uri
+
 MAX_MESSAGE_SIZE = 65_535
 
 # RFC 3261 §7.3.3 and later RFCs: compact forms.
@@ -81,16 +84,6 @@ REASON_PHRASES = {
     513: "Message Too Large", 600: "Busy Everywhere", 603: "Decline",
     604: "Does Not Exist Anywhere", 606: "Not Acceptable",
 }  # fmt: skip
-
-
-class SipParseError(Exception):
-    """Malformed input. ``status`` is the response to send if one can be sent (h11-style hint)."""
-
-    def __init__(self, status: int, reason: str, partial: SipRequest | None = None) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
-        self.partial = partial
 
 
 def header_key(name: str) -> str:
@@ -302,8 +295,6 @@ def parse_via(value: str) -> Via:
 
 @functools.lru_cache(maxsize=4096)
 def _parse_via(value: str) -> Via:
-    from ivr.sip.uri import parse_host_port
-
     if "," in value and len(split_list(value)) > 1:
         raise SipParseError(400, "several Via values; use Headers.get_all('Via')")
     sent, _, param_text = value.partition(";")
@@ -370,8 +361,6 @@ def _parse_start_line(line: str) -> tuple[SipRequest | SipResponse, SipParseErro
         if version[:4].upper() == "SIP/":
             return request, SipParseError(505, f"unsupported SIP version {version!r}")
         raise SipParseError(400, "bad request line")
-    from ivr.sip.uri import parse_uri
-
     try:
         parsed = parse_uri(uri)
     except SipParseError as exc:
@@ -475,8 +464,6 @@ def _parse(data: bytes) -> SipRequest | SipResponse:
 def _check_headers(
     message: SipRequest | SipResponse, headers: Headers, present: dict[str, int]
 ) -> SipParseError | None:
-    from ivr.sip.uri import parse_name_addr
-
     try:
         cseq_value = headers.get("CSeq") or ""
         seq, method = parse_cseq(cseq_value)
@@ -559,8 +546,6 @@ def make_response(
 
 
 def _has_tag(value: str) -> bool:
-    from ivr.sip.uri import parse_name_addr
-
     try:
         return parse_name_addr(value).tag is not None
     except SipParseError:

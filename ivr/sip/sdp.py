@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ivr.sip.message import SipParseError
+from ivr.sip.errors import SipParseError
 
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 # RFC 3551 §6 static payload types we may meet without an rtpmap line.

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ivr.sip.dialog import Dialog
+from ivr.sip.errors import SipParseError
 from ivr.sip.events import CallEnded, Event
 from ivr.sip.message import (
-    SipParseError,
     SipRequest,
     SipResponse,
     make_response,

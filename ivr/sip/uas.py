@@ -9,6 +9,7 @@ transaction; the 2xx to an INVITE is retransmitted from here until the ACK (§13
 from __future__ import annotations
 
 from ivr.sip.dialog import Dialog, DialogState
+from ivr.sip.errors import SipParseError
 from ivr.sip.events import (
     CallCancelled,
     CallConfirmed,
@@ -18,7 +19,7 @@ from ivr.sip.events import (
     ReferResult,
     ReInviteReceived,
 )
-from ivr.sip.message import SipParseError, SipRequest, new_tag, parse_cseq, parse_via
+from ivr.sip.message import SipRequest, new_tag, parse_cseq, parse_via
 from ivr.sip.transaction import ServerTransaction, State, server_key
 from ivr.sip.uacore import KNOWN_METHODS, Addr, Call, CallState, CoreBase, arrived_reliably
 from ivr.sip.uri import parse_name_addr

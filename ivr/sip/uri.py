@@ -18,7 +18,7 @@ import string
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote, unquote
 
-from ivr.sip.message import SipParseError
+from ivr.sip.errors import SipParseError
 
 SUPPORTED_SCHEMES = frozenset({"sip", "sips", "tel"})
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import heapq
 
+from ivr.sip.errors import SipParseError
 from ivr.sip.events import CallEnded, Event, MessageDropped
-from ivr.sip.message import SipParseError, SipRequest, SipResponse, make_response, new_tag, parse_message
+from ivr.sip.message import SipRequest, SipResponse, make_response, new_tag, parse_message
 from ivr.sip.ratelimit import is_scanner_request
 from ivr.sip.registration import Registration, RegistrationMixin
 from ivr.sip.transaction import (

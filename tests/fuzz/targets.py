@@ -14,9 +14,10 @@ import random
 from ivr.media.dtmf import DtmfReceiver, TelephoneEvent, TelephoneEventError
 from ivr.media.rtp import RtpPacket, RtpParseError
 from ivr.media.stream import MediaStream
+from ivr.sip.errors import SipParseError
 from ivr.sip.events import IncomingCall, MessageDropped, ReInviteReceived
 from ivr.sip.framing import StreamFramer
-from ivr.sip.message import SipParseError, SipRequest, SipResponse, parse_message, parse_via
+from ivr.sip.message import SipRequest, SipResponse, parse_message, parse_via
 from ivr.sip.ratelimit import is_scanner_request
 from ivr.sip.sdp import audio_media, build_answer, negotiate, parse_sdp
 from ivr.sip.useragent import UserAgent, UserAgentConfig

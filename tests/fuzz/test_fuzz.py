@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.sip.message import MAX_MESSAGE_SIZE, SipParseError, parse_message
+from ivr.sip.errors import SipParseError
+from ivr.sip.message import MAX_MESSAGE_SIZE, parse_message
 from ivr.sip.useragent import UserAgent, UserAgentConfig
 from tests.fuzz import targets
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.sip.message import SipParseError
+from ivr.sip.errors import SipParseError
 from ivr.sip.sdp import (
     Codec,
     MediaOffer,
