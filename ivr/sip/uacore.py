@@ -88,7 +88,11 @@ class CallState(enum.Enum):
 
 
 @dataclass(eq=False)
-class Call:
+class UaCall:
+    """The UA core's record of one INVITE call: its dialog, transactions and 2xx/ACK timers.
+
+    Not the application's call (ivr.call): this one only knows SIP."""
+
     call_id: str
     uas: bool
     state: CallState
@@ -128,7 +132,7 @@ class Timed:
     timers: dict[str, float] = field(default_factory=dict)
 
 
-HeapOwner = Transaction | Call | Timed
+HeapOwner = Transaction | UaCall | Timed
 HeapTag = Timer | str
 
 
@@ -146,7 +150,7 @@ class CoreBase:
         self._client_tx: dict[ClientKey, ClientTransaction] = {}
         # what each client transaction is for: (purpose, call id or AOR)
         self._client_owner: dict[ClientKey, tuple[str, str]] = {}
-        self._calls: dict[str, Call] = {}
+        self._calls: dict[str, UaCall] = {}
         # ACKs for 2xx by INVITE client transaction, re-sent for retransmitted 2xx (§13.2.2.4)
         self._acks: dict[ClientKey, tuple[bytes, Addr]] = {}
         # §8.2.2.2 merged requests: (Call-ID, From tag, CSeq) -> transaction of the first copy
@@ -165,7 +169,7 @@ class CoreBase:
     def _push_timer(self, owner: HeapOwner, tag: HeapTag, when: float) -> None:
         heapq.heappush(self._heap, (when, next(self._seq), owner, tag))
 
-    def _set_timer(self, owner: Call | Timed, name: str, when: float) -> None:
+    def _set_timer(self, owner: UaCall | Timed, name: str, when: float) -> None:
         owner.timers[name] = when
         self._push_timer(owner, name, when)
 
@@ -272,7 +276,7 @@ class CoreBase:
 
     def _in_dialog(
         self,
-        call: Call,
+        call: UaCall,
         method: str,
         now: float,
         *,
@@ -297,7 +301,7 @@ class CoreBase:
             request, hop, now, purpose or method.lower(), call.call_id, reliable=call.flow is not None
         )
 
-    def _end_call(self, call: Call, reason: str, by_remote: bool, status: int | None) -> None:
+    def _end_call(self, call: UaCall, reason: str, by_remote: bool, status: int | None) -> None:
         """Forget the call and tell the application. Transactions finish on their own timers."""
         if call.state is CallState.ENDED:
             return
@@ -307,14 +311,14 @@ class CoreBase:
             del self._calls[call.call_id]
         self._emit(CallEnded(call.call_id, reason, by_remote, status))
 
-    def _drop_call(self, call: Call) -> None:
+    def _drop_call(self, call: UaCall) -> None:
         """Forget a call without a CallEnded (the caller emits a more specific event)."""
         call.state = CallState.ENDED
         call.timers.clear()
         if self._calls.get(call.call_id) is call:
             del self._calls[call.call_id]
 
-    def _send_bye(self, call: Call, now: float) -> None:
+    def _send_bye(self, call: UaCall, now: float) -> None:
         self._in_dialog(call, "BYE", now)
 
 

@@ -68,7 +68,7 @@ def _drain(ua: UserAgent) -> list[object]:
 
 def _sent(ua: UserAgent, now: float) -> list[SipRequest | SipResponse]:
     out = []
-    for data, _addr in ua.datagrams_to_send(now):
+    for data, _addr in ua.datagrams_to_send():
         try:
             out.append(parse_message(data))
         except SipParseError as exc:
@@ -94,7 +94,7 @@ def check_useragent(data: bytes, expected: SipRequest | SipResponse | SipParseEr
     ua.receive_datagram(data, PEER, now)
     events = _drain(ua)
     if not data.strip(b"\r\n"):
-        _expect(not ua.datagrams_to_send(now) and ua.dropped == 0, "a keep-alive was answered or counted")
+        _expect(not ua.datagrams_to_send() and ua.dropped == 0, "a keep-alive was answered or counted")
         return
     if isinstance(expected, SipParseError):
         _check_refusal(ua, expected, now)
@@ -141,7 +141,7 @@ def _routable(request: SipRequest) -> bool:
 
 def _check_refusal(ua: UserAgent, error: SipParseError, now: float) -> None:
     """A malformed request is answered once with the parser's status; anything else is dropped."""
-    sent = ua.datagrams_to_send(now)
+    sent = ua.datagrams_to_send()
     partial = error.partial
     if partial is None or partial.method == "ACK" or not _routable(partial):
         _expect(not sent, "an unparseable datagram was answered")
