@@ -18,7 +18,7 @@ from ivr.sip.events import (
 from ivr.sip.message import Headers, SipRequest, SipResponse, new_tag, parse_cseq
 from ivr.sip.registration import digest_authorization
 from ivr.sip.transaction import ClientTransaction
-from ivr.sip.uacore import Addr, CallState, CoreBase, UaCall
+from ivr.sip.uacore import Addr, CallInput, CallState, CoreBase, UaCall
 from ivr.sip.uri import format_host, parse_uri
 
 DTMF_SIGNALS = frozenset("0123456789*#ABCD")
@@ -87,7 +87,7 @@ class UacMixin(CoreBase):
                 self._send_bye(call, now)
                 self._end_call(call, "cancelled", False, status)
                 return
-            call.state = CallState.CONFIRMED
+            call.advance(CallInput.RECV_2XX)
             self._emit(OutgoingAnswered(call.call_id, response.body))
         else:
             if status in (401, 407) and not call.auth_tried and not call.cancel_wanted:

@@ -79,12 +79,59 @@ class UserAgentConfig:
         return self.transport.upper() != "UDP"
 
 
+# --- the call state machine ------------------------------------------------------------------
+#
+# A call's state says which INVITE exchange it is in, in the manner of the transaction tables in
+# transaction.py and h2's stream machine: ``(state, input) -> next state``. A call starts in
+# INCOMING (we received the INVITE) or CALLING (we sent it) and only ever moves through the table.
+# Who asks for a move checks first that the move is one it wants (the ACK that confirms the call is
+# the one for our 2xx, not for a re-INVITE's), so an input with no entry is a bug in the core:
+# `advance` raises `CallStateError`, which `UserAgent` reports as a dropped message instead of
+# letting it reach the event loop. Ending is allowed from every live state and only once: ENDED
+# has no way out, so a call cannot be ended twice or come back to life.
+
+
 class CallState(enum.Enum):
     INCOMING = "incoming"  # UAS: INVITE received, no final response yet
     CALLING = "calling"  # UAC: INVITE sent, no final response yet
     WAITING_ACK = "waiting ACK"  # UAS: 2xx sent, retransmitted until the ACK (§13.3.1.4)
     CONFIRMED = "confirmed"
     ENDED = "ended"
+
+
+class CallInput(enum.Enum):
+    SEND_2XX = "2xx sent"  # we answered an incoming call
+    RECV_ACK = "ACK received"  # the ACK for that 2xx
+    RECV_2XX = "2xx received"  # our INVITE was answered
+    END = "end"  # BYE either way, CANCEL, a final non-2xx, no ACK, a timeout
+
+
+class CallStateError(Exception):
+    """The core asked a call for a move its state has no entry for: a bug, not bad input."""
+
+    def __init__(self, state: CallState, event: CallInput) -> None:
+        super().__init__(f"no call transition from {state.value!r} on {event.value!r}")
+        self.state = state
+        self.event = event
+
+
+CALL_TRANSITIONS: dict[tuple[CallState, CallInput], CallState] = {
+    (CallState.INCOMING, CallInput.SEND_2XX): CallState.WAITING_ACK,  # start the 2xx retransmission
+    (CallState.INCOMING, CallInput.END): CallState.ENDED,  # rejected, CANCELled, hung up ringing
+    (CallState.CALLING, CallInput.RECV_2XX): CallState.CONFIRMED,  # the core sends the ACK (§13.2.2.4)
+    (CallState.CALLING, CallInput.END): CallState.ENDED,  # failed, cancelled, timed out
+    (CallState.WAITING_ACK, CallInput.RECV_ACK): CallState.CONFIRMED,
+    (CallState.WAITING_ACK, CallInput.END): CallState.ENDED,  # BYE, or no ACK in 64*T1
+    (CallState.CONFIRMED, CallInput.END): CallState.ENDED,
+}
+
+
+def next_call_state(state: CallState, event: CallInput) -> CallState:
+    """The table's answer; raises CallStateError when it has none."""
+    following = CALL_TRANSITIONS.get((state, event))
+    if following is None:
+        raise CallStateError(state, event)
+    return following
 
 
 @dataclass(eq=False)
@@ -123,6 +170,10 @@ class UaCall:
     # UAS over a stream transport: the connection (its source address) the INVITE came on.
     # In-dialog requests reuse it (RFC 5626 §4.5 flow reuse; §18.2.2 for the responses).
     flow: Addr | None = None
+
+    def advance(self, event: CallInput) -> None:
+        """Move along CALL_TRANSITIONS; the only way a call's state changes after creation."""
+        self.state = next_call_state(self.state, event)
 
 
 @dataclass(eq=False)
@@ -305,7 +356,7 @@ class CoreBase:
         """Forget the call and tell the application. Transactions finish on their own timers."""
         if call.state is CallState.ENDED:
             return
-        call.state = CallState.ENDED
+        call.advance(CallInput.END)
         call.timers.clear()
         if self._calls.get(call.call_id) is call:
             del self._calls[call.call_id]
@@ -313,7 +364,7 @@ class CoreBase:
 
     def _drop_call(self, call: UaCall) -> None:
         """Forget a call without a CallEnded (the caller emits a more specific event)."""
-        call.state = CallState.ENDED
+        call.advance(CallInput.END)
         call.timers.clear()
         if self._calls.get(call.call_id) is call:
             del self._calls[call.call_id]

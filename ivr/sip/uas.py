@@ -21,7 +21,7 @@ from ivr.sip.events import (
 )
 from ivr.sip.message import SipRequest, new_tag, parse_cseq, parse_via
 from ivr.sip.transaction import ServerTransaction, State, server_key
-from ivr.sip.uacore import KNOWN_METHODS, Addr, CallState, CoreBase, UaCall, arrived_reliably
+from ivr.sip.uacore import KNOWN_METHODS, Addr, CallInput, CallState, CoreBase, UaCall, arrived_reliably
 from ivr.sip.uri import parse_name_addr
 
 
@@ -259,7 +259,7 @@ class UasMixin(CoreBase):
         call.timers.pop("2xx", None)
         call.timers.pop("no_ack", None)
         if call.state is CallState.WAITING_ACK:
-            call.state = CallState.CONFIRMED
+            call.advance(CallInput.RECV_ACK)
             if call.bye_after_ack:
                 self._send_bye(call, now)
                 self._drop_call(call)
@@ -287,7 +287,7 @@ class UasMixin(CoreBase):
         self._respond(tx, 200, now, to_tag=call.local_tag, dialog_forming=True, body=sdp)
         if call.dialog is not None:
             call.dialog.state = DialogState.CONFIRMED
-        call.state = CallState.WAITING_ACK
+        call.advance(CallInput.SEND_2XX)
         self._start_2xx_retransmission(call, tx, now)
 
     def _start_2xx_retransmission(self, call: UaCall, tx: ServerTransaction, now: float) -> None:
