@@ -24,7 +24,7 @@ from ivr.call.engine import DialFailed, Engine, EngineConfig
 from ivr.flow.conversation_tests import Case, CaseResult, check, load_cases, report, tests_file_for
 from ivr.flow.validate import check_file
 from ivr.media.prompts import tone
-from ivr.sip.message import SipParseError
+from ivr.sip.errors import SipParseError
 from ivr.sip.uri import parse_uri
 from ivr.speech.prompt_library import PromptLibrary
 
