@@ -20,8 +20,8 @@ Handle times are learnt per skill as an exponentially weighted mean (recent call
 the estimate follows a busy afternoon), blended with a prior while fewer than ``min_samples`` calls
 were measured, so the first caller of the day does not hear "0 minutes".
 
-Nothing reads a clock. Speakable text rounds up, never down: "less than 2 minutes" is only said
-when the mean really is under 2 minutes.
+Nothing reads a clock. The spoken wait (``ivr.speech.wording.times``) rounds up, never down:
+"less than 2 minutes" is only said when the mean really is under 2 minutes.
 """
 
 from __future__ import annotations
