@@ -8,7 +8,7 @@ import pytest
 
 from ivr.speech.wording.handoff import say_place_in_line, say_promised_by, say_promised_window
 from ivr.speech.wording.numbers import cardinal, digits_apart, spell_digits
-from ivr.speech.wording.times import say_date, say_day_part, say_time
+from ivr.speech.wording.times import say_date, say_day_part, say_time, speak_duration, speak_within
 
 
 @pytest.mark.parametrize(
@@ -86,3 +86,27 @@ def test_places_in_line_and_promises() -> None:
     assert say_promised_window("tomorrow morning", dt.time(9), dt.time(12), "en") == (
         "tomorrow morning, between nine a m and twelve noon"
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "en", "de"),
+    [
+        (20, "less than a minute", "weniger als eine Minute"),
+        (100, "less than two minutes", "weniger als zwei Minuten"),
+        (241, "about five minutes", "etwa fünf Minuten"),
+        (660, "about fifteen minutes", "etwa fünfzehn Minuten"),
+        (3500, "about sixty minutes", "etwa sechzig Minuten"),
+        (3700, "about an hour and a half", "etwa eineinhalb Stunden"),
+        (7200, "about two hours", "etwa zwei Stunden"),
+    ],
+)
+def test_waits_are_spoken_rounded_up(seconds: float, en: str, de: str) -> None:
+    assert speak_duration(seconds, "en") == en
+    assert speak_duration(seconds, "de-DE") == de
+
+
+def test_promise_words() -> None:
+    assert speak_within(1380, "en") == "within twenty-five minutes"
+    assert speak_within(100, "en") == "within five minutes"
+    assert speak_within(1380, "de") == "innerhalb von fünfundzwanzig Minuten"
+    assert speak_within(4000, "de") == "innerhalb von eineinhalb Stunden"
