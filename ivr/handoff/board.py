@@ -22,13 +22,15 @@ from typing import Any
 
 from ivr.handoff.agents import AgentPool, AgentState, Change
 from ivr.logs import get_logger
-from ivr.store.sqlite import SqliteStore
+from ivr.store.base import AgentBoardStore, BoardRow
 
 log = get_logger()
 
 
 class AgentBoard:
-    def __init__(self, pool: AgentPool, store: SqliteStore, executor: Executor, owner: str, run: str) -> None:
+    def __init__(
+        self, pool: AgentPool, store: AgentBoardStore, executor: Executor, owner: str, run: str
+    ) -> None:
         self.pool = pool
         self.store = store
         self.executor = executor
@@ -72,7 +74,7 @@ class AgentBoard:
 
     async def sync(self) -> None:
         """Adopt what other processes changed since the last sync."""
-        rows: list[tuple[str, str, float, str, int]] = await self._db(self.store.board_read)
+        rows: list[BoardRow] = await self._db(self.store.board_read)
         known = {a.id for a in self.pool}
         for agent_id, state, since, owner, version in rows:
             if agent_id not in known or agent_id in self._claimed:

@@ -53,10 +53,10 @@ from ivr.store.base import (
     CallbackRecord,
     CallRecord,
     StaleState,
+    Store,
     StoreError,
     spacing_of,
 )
-from ivr.store.sqlite import SqliteStore
 
 Int16Array = npt.NDArray[np.int16]
 T = TypeVar("T")
@@ -119,7 +119,7 @@ class Handoff:
     def __init__(
         self,
         pool: AgentPool,
-        store: SqliteStore,
+        store: Store,
         prompts: PromptLibrary,
         config: HandoffConfig | None = None,
         *,

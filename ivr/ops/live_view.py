@@ -20,8 +20,7 @@ from typing import Any
 from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.logs import get_logger
 from ivr.serve import FlowApplication, LiveCall
-from ivr.store.base import StoreError
-from ivr.store.sqlite import SqliteStore
+from ivr.store.base import LiveStateStore, StoreError
 
 PUBLISH_SECONDS = 1.0
 FRESH_SECONDS = 5.0
@@ -56,7 +55,7 @@ class LiveView:
     def __init__(
         self,
         flows: FlowApplication,
-        store: SqliteStore | None = None,
+        store: LiveStateStore | None = None,
         store_call: StoreCall | None = None,
         *,
         owner: str = "",
