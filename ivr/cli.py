@@ -297,6 +297,7 @@ def _log_media_build() -> None:
 
 
 async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> int:
+    from ivr.app.handoff_adapters import EngineDialer, flow_handlers
     from ivr.flow.reload import FlowRegistry
     from ivr.serve import FlowApplication
     from ivr.speech.models import ModelRegistry
@@ -328,14 +329,15 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     if handoff is None:
         return 1
     await handoff.board.join()
+    transfer, callback = flow_handlers(handoff)
     application = FlowApplication(
         registry, args.flow, prompts, speech=not args.keypad_only, models=models,
-        transfer=handoff.transfer, callback=handoff.offer_callback, records=handoff.record_call,
+        transfer=transfer, callback=callback, records=handoff.record_call,
         waits=lambda call_id: handoff.waits.pop(call_id, None),
     )  # fmt: skip
     await application.prepare()
     engine = Engine(config, application)
-    handoff.engine = engine
+    handoff.dialer = EngineDialer(engine)
     # The API first: once SIP answers, everything about it can be asked.
     # One API per server: worker 0 serves it (the others could not bind the port anyway); agent
     # events it applies reach the other workers through the agent board.

@@ -1,6 +1,6 @@
 """The fast path to a human and the callback promise, over real calls.
 
-Three jobs, all on the call engine:
+Three jobs, on calls placed through a ``Dialer`` and timed by a ``Clock`` (``ivr.handoff.ports``):
 
 - ``transfer``: ring a free agent with the right language and skill (the context in SIP headers),
   whisper what the IVR learned, bridge. Agents who do not answer are skipped. When nobody is free
@@ -20,7 +20,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,9 +29,6 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from ivr.call.bridging import connect_calls
-from ivr.call.call import Call, CallGone
-from ivr.call.engine import DialFailed, Engine
 from ivr.flow.port import CallbackOutcome, CallbackRequest, TransferOutcome, TransferRequest
 from ivr.handoff.agents import Agent, AgentEvent, AgentPool
 from ivr.handoff.amd import AmdDetector
@@ -40,13 +36,13 @@ from ivr.handoff.asking import Answer, Dialogue, ask_by_voice, chosen_window, sp
 from ivr.handoff.board import AgentBoard
 from ivr.handoff.estimator import HandleTimes, WaitEstimate, estimate_wait
 from ivr.handoff.numbers import ApprovedNumber, NumberRejected, approve, policy_from_flow
+from ivr.handoff.ports import Clock, Dialer, Leg, LegGone, NotAnswered, SystemClock, Voice
 from ivr.handoff.promise import Promise, hours_from_windows, offer_slots, promise_asap, promise_window
 from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.handoff.scheduler import CustomerResult, RetryPolicy, Scheduler, Serve
 from ivr.handoff.texts import say
 from ivr.logs import get_logger
 from ivr.media.prompts import silence, tone
-from ivr.speech.prompts import PromptLibrary
 from ivr.store.base import (
     ACTIVE_STATES,
     Booking,
@@ -76,7 +72,7 @@ class HandoffConfig:
     retry_spacing: float = 600.0  # between attempts on a customer who did not answer
     timezone: str = "Europe/Berlin"
     default_country: str = "49"
-    owner: str = field(default_factory=lambda: f"ivr-{os.getpid()}-{int(time.time())}")
+    owner: str = field(default_factory=lambda: f"ivr-{os.getpid()}-{int(SystemClock().now())}")
     run: str = ""  # this start of the server, shared by its worker processes ("" = owner)
 
 
@@ -120,10 +116,11 @@ class Handoff:
         self,
         pool: AgentPool,
         store: Store,
-        prompts: PromptLibrary,
+        prompts: Voice,
         config: HandoffConfig | None = None,
         *,
         executor: Executor | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.pool = pool
         self.store = store
@@ -131,7 +128,8 @@ class Handoff:
         self.config = config or HandoffConfig()
         self.queue = VirtualQueue()
         self.handle_times = HandleTimes()
-        self.engine: Engine | None = None  # set once the engine exists (it needs our handlers)
+        self.clock: Clock = clock or SystemClock()
+        self.dialer: Dialer | None = None  # set once the engine exists (it needs our handlers)
         # One thread owns all store calls: SQLite connections belong to a thread, and commits
         # (an fsync each) then never block the event loop nor race each other.
         self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
@@ -157,20 +155,20 @@ class Handoff:
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 
     async def _say(
-        self, call: Call, key: str, language: str, interruptible: bool = True, **values: Any
+        self, call: Leg, key: str, language: str, interruptible: bool = True, **values: Any
     ) -> None:
         text = say(key, language, **values)
         call.log.info("say", text=text)
         await call.play(await self.prompts.text(text, language), interruptible=interruptible)
 
-    async def _ask_key(self, call: Call, key: str, language: str, timeout: float = 6.0, **values: Any) -> str:
+    async def _ask_key(self, call: Leg, key: str, language: str, timeout: float = 6.0, **values: Any) -> str:
         call.flush_keys()
         await self._say(call, key, language, **values)
         return await call.collect_digits(1, first_timeout=timeout, terminator=None)
 
     async def _ask(
         self,
-        call: Call,
+        call: Leg,
         key: str,
         language: str,
         dialogue: Dialogue | None,
@@ -195,31 +193,31 @@ class Handoff:
         )
 
     def _record_hangup(self, agent: Agent, skill: str | None) -> None:
-        change = self.pool.apply(agent.id, AgentEvent.HANGUP, time.time())
+        change = self.pool.apply(agent.id, AgentEvent.HANGUP, self.clock.now())
         if change.handle_time is not None:
             self.handle_times.observe(skill, change.handle_time)
 
     async def _claim(self, agent: Agent) -> bool:
         """Reserve ``agent`` on the agent board before ringing; False if another worker has them."""
-        if await self.board.claim(agent.id, time.time()):
+        if await self.board.claim(agent.id, self.clock.now()):
             return True
         log.info("agent taken by another worker", agent=agent.id)
         return False
 
-    async def _ring(self, agent: Agent, headers: list[tuple[str, str]]) -> Call | None:
+    async def _ring(self, agent: Agent, headers: list[tuple[str, str]]) -> Leg | None:
         """Ring a claimed agent; None when they did not answer (and they are skipped for this caller)."""
-        assert self.engine is not None
-        self.pool.apply(agent.id, AgentEvent.RING, time.time())
+        assert self.dialer is not None
+        self.pool.apply(agent.id, AgentEvent.RING, self.clock.now())
         try:
-            answered = await self.engine.dial(
+            answered = await self.dialer.dial(
                 agent.sip_uri, headers=headers, timeout=self.config.ring_timeout
             )
-        except DialFailed as failure:
+        except NotAnswered as failure:
             event = AgentEvent.NO_ANSWER if failure.status in (408, 480, 487) else AgentEvent.REJECTED
-            self.pool.apply(agent.id, event, time.time())
+            self.pool.apply(agent.id, event, self.clock.now())
             log.info("agent did not answer", agent=agent.id, status=failure.status, reason=failure.reason)
             return None
-        self.pool.apply(agent.id, AgentEvent.ANSWERED, time.time())
+        self.pool.apply(agent.id, AgentEvent.ANSWERED, self.clock.now())
         return answered
 
     async def record_call(self, record: CallRecord) -> None:
@@ -232,7 +230,7 @@ class Handoff:
     # -- transfer -----------------------------------------------------------------------------
 
     async def transfer(
-        self, call: Call, request: TransferRequest, dialogue: Dialogue | None = None
+        self, call: Leg, request: TransferRequest, dialogue: Dialogue | None = None
     ) -> TransferOutcome:
         """``dialogue``: the caller's flow port when they can be heard (answers by voice), else None."""
         if request.mode == "refer":
@@ -248,9 +246,9 @@ class Handoff:
         return await self._wait_or_callback(call, request, tried, dialogue)
 
     async def _try_agents(
-        self, call: Call, request: TransferRequest, tried: set[str]
+        self, call: Leg, request: TransferRequest, tried: set[str]
     ) -> TransferOutcome | None:
-        headers = context_headers(call.call_id, call.info.caller, request.context)
+        headers = context_headers(call.call_id, call.caller, request.context)
         lost = 0  # claims another worker won: not a miss, the agent is just busy elsewhere
         while len(tried) < self.config.max_agent_tries and lost <= len(self.pool):
             agent = self.pool.pick(request.language, request.skill, exclude=tried)
@@ -261,40 +259,42 @@ class Handoff:
                 continue
             tried.add(agent.id)
             hold = hold_music()
-            music = call.media.player.play(np.tile(hold, 10), interruptible=False)
+            music = call.start_playing(np.tile(hold, 10), interruptible=False)
             agent_call = await self._ring(agent, headers)
             if agent_call is None:
                 # Not answered: the music stops now, or the next words to the caller would queue
                 # behind up to 20 s of it and any key pressed meanwhile would answer a question
                 # the caller has not heard yet.
-                call.media.player.cancel(music)
+                call.stop_playing(music)
                 continue
             if not call.active:  # the caller gave up while the agent's phone rang
                 agent_call.hangup("caller left")
                 self._record_hangup(agent, request.skill)
-                raise CallGone(call.end_reason or "caller left")
-            summary = summary_text(call.info.caller, request.context, request.language)
+                raise LegGone(call.end_reason or "caller left")
+            summary = summary_text(call.caller, request.context, request.language)
             whisper = await self.prompts.text(summary, request.language)
-            call.log.info("connecting to agent", agent=agent.id, wait=round(time.time() - call.started_at, 1))
+            waited = self.clock.now() - call.started_at
+            call.log.info("connecting to agent", agent=agent.id, wait=round(waited, 1))
             if self.on_connected is not None:
-                self.on_connected(time.time() - call.started_at)
+                self.on_connected(self.clock.now() - call.started_at)
             announced = self.waits.get(call.call_id)
             if announced is not None:
-                actual = time.time() - self._entered.get(call.call_id, time.time())
+                actual = self.clock.now() - self._entered.get(call.call_id, self.clock.now())
                 self.waits[call.call_id] = (announced[0], actual)
                 if self.on_waited is not None:
                     self.on_waited(announced[0], actual)
-            result = await connect_calls(call, agent_call, whisper=whisper, hold=hold)
+            assert self.dialer is not None  # it rang the agent
+            first_to_hang_up = await self.dialer.bridge(call, agent_call, whisper=whisper, hold=hold)
             self._record_hangup(agent, request.skill)
             self.queue.leave(call.call_id)
-            return TransferOutcome("connected", agent=agent.name, detail=f"{result.first_to_hang_up} hung up")
+            return TransferOutcome("connected", agent=agent.name, detail=f"{first_to_hang_up} hung up")
         return None
 
     async def _wait_or_callback(
-        self, call: Call, request: TransferRequest, tried: set[str], dialogue: Dialogue | None
+        self, call: Leg, request: TransferRequest, tried: set[str], dialogue: Dialogue | None
     ) -> TransferOutcome:
         language, skill = request.language, request.skill
-        now = time.time()
+        now = self.clock.now()
         self.queue.join(call.call_id, now, language, skill)
         self._entered[call.call_id] = now
         estimate = self._estimate(language, skill, self.queue.ahead(call.call_id, now))
@@ -306,53 +306,55 @@ class Handoff:
         if choice.digit == "2":
             return TransferOutcome("no_agent", detail="caller chose a callback")
         await self._say(call, "waiting", language, interruptible=False)
-        next_announcement = time.monotonic() + self.config.announce_every
+        next_announcement = self.clock.monotonic() + self.config.announce_every
         while call.active:
-            now = time.time()
+            now = self.clock.now()
             if self.queue.ahead(call.call_id, now) == 0 and self.pool.pick(language, skill, exclude=tried):
                 outcome = await self._try_agents(call, request, tried)
                 if outcome is not None:
                     return outcome
                 tried.clear()  # everyone missed once: try them all again while the caller waits
-            if any(key.digit == "2" for key in call.flush_keys()):
+            if "2" in call.flush_keys():
                 return TransferOutcome("no_agent", detail="caller chose a callback")
-            if self.engine is not None and self.engine.draining:
+            if self.dialer is not None and self.dialer.stopping:
                 return await self._callback_at_shutdown(call, request)
-            if time.monotonic() >= next_announcement:
+            if self.clock.monotonic() >= next_announcement:
                 estimate = self._estimate(language, skill, self.queue.ahead(call.call_id, now))
                 key = "still_waiting_offer" if estimate.seconds > self.config.wait_limit else "still_waiting"
                 await self._say(
                     call, key, language, position=estimate.ahead + 1, wait=estimate.speak(language)
                 )
-                next_announcement = time.monotonic() + self.config.announce_every
-            if call.media.player.playing is False:
-                call.media.player.play(np.tile(hold_music(), 5), interruptible=True)
+                next_announcement = self.clock.monotonic() + self.config.announce_every
+            if not call.playing:
+                call.start_playing(np.tile(hold_music(), 5), interruptible=True)
             await asyncio.sleep(0.5)
         self.queue.leave(call.call_id)
-        raise CallGone(call.end_reason or "caller left")
+        raise LegGone(call.end_reason or "caller left")
 
-    async def _callback_at_shutdown(self, call: Call, request: TransferRequest) -> TransferOutcome:
+    async def _callback_at_shutdown(self, call: Leg, request: TransferRequest) -> TransferOutcome:
         """The server is stopping: a waiting caller keeps their place as a callback, not a cut line."""
         language = request.language
-        entered = self._entered.pop(call.call_id, time.time())
+        entered = self._entered.pop(call.call_id, self.clock.now())
         self.queue.leave(call.call_id)
         try:
             number: ApprovedNumber | None = approve(
-                call.info.caller, policy_from_flow((), self.config.default_country)
+                call.caller, policy_from_flow((), self.config.default_country)
             )
         except NumberRejected:
             number = None
         if number is not None:
-            ahead = self.queue.line_length(language, request.skill, time.time())
+            ahead = self.queue.line_length(language, request.skill, self.clock.now())
             estimate = self._estimate(language, request.skill, ahead)
-            promise = promise_asap(dt.datetime.now(ZoneInfo(self.config.timezone)), None, estimate)
+            now_dt = dt.datetime.fromtimestamp(self.clock.now(), ZoneInfo(self.config.timezone))
+            promise = promise_asap(now_dt, None, estimate)
             booking = Booking(
-                number=number.e164, language=language, queue_entered_at=entered, window_start=time.time(),
-                promised_by=promise.deadline.timestamp(), max_attempts=3, skill=request.skill,
+                number=number.e164, language=language, queue_entered_at=entered,
+                window_start=self.clock.now(), promised_by=promise.deadline.timestamp(), max_attempts=3,
+                skill=request.skill,
                 context=dict(request.context), promise_text=promise.text(language),
             )  # fmt: skip
             try:
-                await self._db(self.store.book, booking, time.time())
+                await self._db(self.store.book, booking, self.clock.now())
             except StoreError as error:
                 call.log.error("callback could not be stored at shutdown", error=str(error))
             else:
@@ -367,12 +369,12 @@ class Handoff:
         call.hangup("server stopping")
         return TransferOutcome("failed", detail="server stopping")
 
-    async def _refer(self, call: Call, request: TransferRequest) -> TransferOutcome:
-        assert self.engine is not None
+    async def _refer(self, call: Leg, request: TransferRequest) -> TransferOutcome:
+        assert self.dialer is not None
         agent = self.pool.pick(request.language, request.skill)
         if agent is None:
             return TransferOutcome("no_agent", detail="no agent for a blind transfer")
-        status = await self.engine.refer(call, agent.sip_uri)
+        status = await self.dialer.refer(call, agent.sip_uri)
         if 200 <= status < 300:
             return TransferOutcome("connected", agent=agent.name, detail="referred")
         return TransferOutcome("failed", detail=f"REFER ended with {status}")
@@ -380,20 +382,20 @@ class Handoff:
     # -- booking a callback -------------------------------------------------------------------
 
     async def offer_callback(
-        self, call: Call, request: CallbackRequest, dialogue: Dialogue | None = None
+        self, call: Leg, request: CallbackRequest, dialogue: Dialogue | None = None
     ) -> CallbackOutcome:
         """``dialogue``: the caller's flow port when they can be heard (answers by voice), else None."""
         language = request.language
         policy = policy_from_flow(request.allowed_numbers, self.config.default_country)
-        offered = request.number or call.info.caller
+        offered = request.number or call.caller
         number = await self._confirm_number(call, offered, policy, language, dialogue)
         if number is None:
             return CallbackOutcome("declined", detail="no number we may call")
         zone = ZoneInfo(self.config.timezone)
-        now_dt = dt.datetime.now(zone)
+        now_dt = dt.datetime.fromtimestamp(self.clock.now(), zone)
         hours = hours_from_windows(request.windows, self.config.timezone) if request.windows else None
         promise = await self._choose_window(call, language, hours, now_dt, dialogue)
-        entered = self._entered.pop(call.call_id, time.time())
+        entered = self._entered.pop(call.call_id, self.clock.now())
         self.queue.leave(call.call_id)
         booking = Booking(
             number=number.e164, language=language, queue_entered_at=entered,
@@ -402,7 +404,7 @@ class Handoff:
             promise_text=promise.text(language), retry_spacing=request.spacing,
         )  # fmt: skip
         try:
-            record, created = await self._db(self.store.book, booking, time.time())
+            record, created = await self._db(self.store.book, booking, self.clock.now())
         except StoreError as error:
             call.log.error("callback could not be stored", error=str(error))
             return CallbackOutcome("failed", detail=str(error))
@@ -410,7 +412,7 @@ class Handoff:
         return CallbackOutcome("booked", number=number.e164, promise=promise.text(language))
 
     async def _confirm_number(
-        self, call: Call, offered: str, policy: Any, language: str, dialogue: Dialogue | None
+        self, call: Leg, offered: str, policy: Any, language: str, dialogue: Dialogue | None
     ) -> ApprovedNumber | None:
         try:
             number: ApprovedNumber | None = approve(offered, policy)
@@ -433,9 +435,9 @@ class Handoff:
         return None
 
     async def _choose_window(
-        self, call: Call, language: str, hours: Any, now_dt: dt.datetime, dialogue: Dialogue | None
+        self, call: Leg, language: str, hours: Any, now_dt: dt.datetime, dialogue: Dialogue | None
     ) -> Promise:
-        estimate = self._estimate(language, None, self.queue.line_length(language, None, time.time()))
+        estimate = self._estimate(language, None, self.queue.line_length(language, None, self.clock.now()))
         asap = promise_asap(now_dt, hours, estimate)
         slots = offer_slots(hours, now_dt, count=2, timezone=self.config.timezone)
         if not slots:
@@ -458,10 +460,11 @@ class Handoff:
         next_recovery = 0.0
         while not stop.is_set():
             try:
-                if time.monotonic() >= next_recovery:
+                if self.clock.monotonic() >= next_recovery:
                     # Callbacks a crashed process was dialling come back once its lease ran out.
-                    await self._db(self.store.recover, time.time(), retry_spacing=self.config.retry_spacing)
-                    next_recovery = time.monotonic() + max(self.config.lease / 4, 1.0)
+                    spacing = self.config.retry_spacing
+                    await self._db(self.store.recover, self.clock.now(), retry_spacing=spacing)
+                    next_recovery = self.clock.monotonic() + max(self.config.lease / 4, 1.0)
                 await self._dial_round(tasks)
             except Exception:
                 log.exception("dialer round failed; trying again")
@@ -474,7 +477,7 @@ class Handoff:
         await self.board.sync()  # what the other workers did with the agents
         if self.remote_waiting is not None:
             self.queue.sync_remote(await self.remote_waiting())
-        now = time.time()
+        now = self.clock.now()
         self.pool.tick(now)
         records = await self._db(self.store.list_callbacks, ACTIVE_STATES)
         scheduler = Scheduler(RetryPolicy(), None, None)
@@ -489,7 +492,8 @@ class Handoff:
             task.add_done_callback(tasks.discard)
 
     async def _serve_callback(self, serve: Serve, record: CallbackRecord) -> None:
-        assert self.engine is not None and serve.callback_id is not None
+        assert self.dialer is not None and serve.callback_id is not None
+        dialer = self.dialer
         owner, lease = self.config.owner, self.config.lease
         scheduler = Scheduler(
             RetryPolicy(record.max_attempts, spacing_of(record, self.config.retry_spacing)), None, None
@@ -501,26 +505,26 @@ class Handoff:
             event: str, changes: Mapping[str, Any] | None = None, detail: str = ""
         ) -> CallbackRecord:
             return await self._db(
-                self.store.transition, cb_id, event, time.time(), owner=owner, changes=dict(changes or {}),
-                detail=detail,
+                self.store.transition, cb_id, event, self.clock.now(), owner=owner,
+                changes=dict(changes or {}), detail=detail,
             )  # fmt: skip
 
         async def keep_lease() -> None:
             try:
                 while True:
                     await asyncio.sleep(lease / 3)
-                    await self._db(self.store.renew, cb_id, owner, time.time(), lease)
+                    await self._db(self.store.renew, cb_id, owner, self.clock.now(), lease)
             except StoreError as error:  # StaleState included: the commit that follows will say so
                 log.warning("callback lease not renewed", callback=cb_id, error=str(error))
 
-        agent_call: Call | None = None
+        agent_call: Leg | None = None
         renewing: asyncio.Task[None] | None = None
         if not await self._claim(agent):
             return  # the callback stays pending for the next round
         try:
             try:
                 record = await self._db(
-                    self.store.claim, cb_id, record.version, owner, agent.id, time.time(), lease
+                    self.store.claim, cb_id, record.version, owner, agent.id, self.clock.now(), lease
                 )
             except StaleState:
                 self.board.release(agent.id)  # never rung: free again for everyone
@@ -536,10 +540,10 @@ class Handoff:
                     await agent_call.play(
                         await self.prompts.text(whisper, record.language), interruptible=False
                     )
-                except CallGone:
+                except LegGone:
                     missed = True  # the agent hung up before the customer was dialled
             if missed:
-                decision = scheduler.after_agent_missed(record, time.time(), "no answer")
+                decision = scheduler.after_agent_missed(record, self.clock.now(), "no answer")
                 await commit(decision.event, decision.changes, decision.detail)
                 return
             assert agent_call is not None
@@ -551,16 +555,16 @@ class Handoff:
                 await self._say(customer, "machine_message", record.language, interruptible=False)
                 customer.hangup("agent left")
                 result, customer = "no_answer", None
-            decision = scheduler.after_customer(record, result, time.time())
+            decision = scheduler.after_customer(record, result, self.clock.now())
             await commit(decision.event, decision.changes, decision.detail)
             renewing.cancel()  # the outcome is committed: nothing left to hold
             log.info("callback attempt", callback=cb_id, attempt=record.attempts, result=result)
             if customer is not None:
                 self.served_callbacks += 1
-                await connect_calls(customer, agent_call)
+                await dialer.bridge(customer, agent_call)
             else:
                 await self._say(agent_call, "callback_not_reached", record.language, interruptible=False)
-        except (StoreError, CallGone) as error:
+        except (StoreError, LegGone) as error:
             # Anything left half-way is picked up by the store's lease recovery.
             log.warning("callback attempt broken off", callback=cb_id, error=str(error))
         finally:
@@ -572,12 +576,12 @@ class Handoff:
                 self._record_hangup(agent, record.skill)
             self._busy.discard(cb_id)
 
-    async def _dial_customer(self, record: CallbackRecord) -> tuple[CustomerResult, Call | None]:
-        assert self.engine is not None
+    async def _dial_customer(self, record: CallbackRecord) -> tuple[CustomerResult, Leg | None]:
+        assert self.dialer is not None
         uri = self.config.customer_uri.format(number=record.number)
         try:
-            customer = await self.engine.dial(uri, timeout=self.config.customer_timeout)
-        except DialFailed as failure:
+            customer = await self.dialer.dial(uri, timeout=self.config.customer_timeout)
+        except NotAnswered as failure:
             return ("busy" if failure.status in (486, 600) else "no_answer"), None
         verdict = await self._detect_machine(customer)
         if verdict == "machine":
@@ -586,7 +590,7 @@ class Handoff:
             return "machine", None
         return "answered", customer
 
-    async def _detect_machine(self, call: Call, limit: float = 4.0) -> str:
+    async def _detect_machine(self, call: Leg, limit: float = 4.0) -> str:
         detector = AmdDetector()
         decided: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
@@ -595,14 +599,14 @@ class Handoff:
             if result is not None and not decided.done():
                 decided.set_result(result.verdict)
 
-        call.media.on_audio = hear
+        call.hear(hear)
         try:
             return await asyncio.wait_for(asyncio.shield(decided), limit)
         except TimeoutError:
             final = detector.finish()
             return final.verdict if final is not None else "unknown"
         finally:
-            call.media.on_audio = None
+            call.hear(None)
 
 
 def _spell(number: str) -> str:

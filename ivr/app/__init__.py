@@ -1,0 +1,1 @@
+"""The application layer: wires call, flow, speech, handoff and store together for a server."""
