@@ -26,6 +26,7 @@ from ivr.ops.stall_watch import StallWatch
 if TYPE_CHECKING:
     from aiohttp.web import AppRunner
 
+    from ivr.handoff.ports import Voice
     from ivr.handoff.service import Handoff
     from ivr.net.workers import WorkerSet
     from ivr.ops.live_view import LiveView
@@ -430,7 +431,7 @@ async def _start_http(
     return runner
 
 
-def _handoff(args: argparse.Namespace, prompts: object, run: str = "") -> Handoff | None:
+def _handoff(args: argparse.Namespace, prompts: Voice, run: str = "") -> Handoff | None:
     """Agents, the callback store and the dialer; None (after a clear message) on bad config."""
     from ivr.handoff.agents import AgentConfigError, AgentPool, PoolConfig, load_agents
     from ivr.handoff.service import Handoff, HandoffConfig
@@ -454,7 +455,7 @@ def _handoff(args: argparse.Namespace, prompts: object, run: str = "") -> Handof
         retry_spacing=args.retry_spacing, lease=args.lease, announce_every=args.announce_every,
         wait_limit=args.wait_limit, run=run,
     )  # fmt: skip
-    return Handoff(pool, store, prompts, config)  # type: ignore[arg-type]
+    return Handoff(pool, store, prompts, config)
 
 
 async def _register(engine: Engine, aor: str, password: str, log: object) -> None:
