@@ -17,36 +17,40 @@ time); a failed write is logged and the next sync or claim corrects the picture.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Executor
+from typing import Any
 
 from ivr.handoff.agents import AgentPool, AgentState, Change
 from ivr.logs import get_logger
 from ivr.store.base import AgentBoardStore, BoardRow
-from ivr.store.thread import StoreThread
 
 log = get_logger()
 
 
 class AgentBoard:
     def __init__(
-        self, pool: AgentPool, store: AgentBoardStore, thread: StoreThread, owner: str, run: str
+        self, pool: AgentPool, store: AgentBoardStore, executor: Executor, owner: str, run: str
     ) -> None:
         self.pool = pool
         self.store = store
-        self.thread = thread
+        self.executor = executor
         self.owner = owner  # this process
         self.run = run  # this start of the server: shared by its workers
         self._seen: dict[str, int] = {}  # agent -> board version last adopted
         self._claimed: set[str] = set()  # claimed here, not rung yet: the board is ahead of the pool
         pool.on_change = self.publish
 
+    async def _db(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
     async def join(self) -> None:
         rows = [(a.id, a.state.value, a.since) for a in self.pool]
-        await self.thread.call(self.store.board_join, self.run, self.owner, rows)
+        await self._db(self.store.board_join, self.run, self.owner, rows)
         await self.sync()
 
     async def claim(self, agent_id: str, now: float) -> bool:
         """True when this process may ring the agent; else the pool learns who has them."""
-        if await self.thread.call(self.store.board_claim, agent_id, self.owner, self.run, now):
+        if await self._db(self.store.board_claim, agent_id, self.owner, self.run, now):
             self._claimed.add(agent_id)
             return True
         await self.sync()
@@ -60,8 +64,8 @@ class AgentBoard:
         self._claimed.discard(agent_id)
         agent = self.pool.get(agent_id)
         try:
-            future = self.thread.post(
-                self.store.board_publish, agent.id, agent.state.value, agent.since, self.owner
+            future = asyncio.get_running_loop().run_in_executor(
+                self.executor, self.store.board_publish, agent.id, agent.state.value, agent.since, self.owner
             )
         except RuntimeError:  # no loop: a tool or test driving the pool directly
             self.store.board_publish(agent.id, agent.state.value, agent.since, self.owner)
@@ -70,7 +74,7 @@ class AgentBoard:
 
     async def sync(self) -> None:
         """Adopt what other processes changed since the last sync."""
-        rows: list[BoardRow] = await self.thread.call(self.store.board_read)
+        rows: list[BoardRow] = await self._db(self.store.board_read)
         known = {a.id for a in self.pool}
         for agent_id, state, since, owner, version in rows:
             if agent_id not in known or agent_id in self._claimed:

@@ -44,7 +44,7 @@ class CallbackBooking(Desk):
             promise_text=promise.text(language), retry_spacing=request.spacing,
         )  # fmt: skip
         try:
-            record, created = await self.store_call(self.store.book, booking, self.clock.now())
+            record, created = await self._db(self.store.book, booking, self.clock.now())
         except StoreError as error:
             call.log.error("callback could not be stored", error=str(error))
             return CallbackOutcome("failed", detail=str(error))

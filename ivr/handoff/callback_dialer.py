@@ -33,7 +33,7 @@ class CallbackDialer(Desk):
                 if self.clock.monotonic() >= next_recovery:
                     # Callbacks a crashed process was dialling come back once its lease ran out.
                     spacing = self.config.retry_spacing
-                    await self.store_call(self.store.recover, self.clock.now(), retry_spacing=spacing)
+                    await self._db(self.store.recover, self.clock.now(), retry_spacing=spacing)
                     next_recovery = self.clock.monotonic() + max(self.config.lease / 4, 1.0)
                 await self._dial_round(tasks)
             except Exception:
@@ -49,7 +49,7 @@ class CallbackDialer(Desk):
             self.queue.sync_remote(await self.remote_waiting())
         now = self.clock.now()
         self.pool.tick(now)
-        records = await self.store_call(self.store.list_callbacks, ACTIVE_STATES)
+        records = await self._db(self.store.list_callbacks, ACTIVE_STATES)
         scheduler = Scheduler(RetryPolicy(), None, None)
         scheduler.sync_queue(self.queue, records)
         by_id = {r.id: r for r in records if r.id not in self._busy}
@@ -74,7 +74,7 @@ class CallbackDialer(Desk):
         async def commit(
             event: str, changes: Mapping[str, Any] | None = None, detail: str = ""
         ) -> CallbackRecord:
-            return await self.store_call(
+            return await self._db(
                 self.store.transition, cb_id, event, self.clock.now(), owner=owner,
                 changes=dict(changes or {}), detail=detail,
             )  # fmt: skip
@@ -83,7 +83,7 @@ class CallbackDialer(Desk):
             try:
                 while True:
                     await asyncio.sleep(lease / 3)
-                    await self.store_call(self.store.renew, cb_id, owner, self.clock.now(), lease)
+                    await self._db(self.store.renew, cb_id, owner, self.clock.now(), lease)
             except StoreError as error:  # StaleState included: the commit that follows will say so
                 log.warning("callback lease not renewed", callback=cb_id, error=str(error))
 
@@ -93,7 +93,7 @@ class CallbackDialer(Desk):
             return  # the callback stays pending for the next round
         try:
             try:
-                record = await self.store_call(
+                record = await self._db(
                     self.store.claim, cb_id, record.version, owner, agent.id, self.clock.now(), lease
                 )
             except StaleState:

@@ -149,7 +149,7 @@ class LiveTransfer(Desk):
                 context=dict(request.context), promise_text=promise.text(language),
             )  # fmt: skip
             try:
-                await self.store_call(self.store.book, booking, self.clock.now())
+                await self._db(self.store.book, booking, self.clock.now())
             except StoreError as error:
                 call.log.error("callback could not be stored at shutdown", error=str(error))
             else:

@@ -12,7 +12,6 @@ import pytest
 from ivr.handoff.agents import Agent, AgentEvent, AgentPool, AgentState, PoolConfig
 from ivr.handoff.board import AgentBoard
 from ivr.store.sqlite import SqliteStore
-from ivr.store.thread import StoreThread
 
 T0 = 1_750_000_000.0
 
@@ -32,7 +31,7 @@ class Worker:
         self.pool = pool()
         self.store = SqliteStore(db)
         self.executor = ThreadPoolExecutor(max_workers=1)
-        self.board = AgentBoard(self.pool, self.store, StoreThread(self.executor), owner=name, run=run)
+        self.board = AgentBoard(self.pool, self.store, self.executor, owner=name, run=run)
 
     def close(self) -> None:
         self.executor.shutdown()
