@@ -8,11 +8,10 @@ booking dialogue (``callback_booking``) and the callback dialer (``callback_dial
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -28,6 +27,7 @@ from ivr.handoff.texts import say
 from ivr.logs import get_logger
 from ivr.media.prompts import silence, tone
 from ivr.store.base import CallRecord, Store
+from ivr.store.thread import StoreThread
 
 T = TypeVar("T")
 log = get_logger(component="handoff")
@@ -108,10 +108,10 @@ class Desk:
         self.dialer: Dialer | None = None  # set once the engine exists (it needs our handlers)
         # One thread owns all store calls: SQLite connections belong to a thread, and commits
         # (an fsync each) then never block the event loop nor race each other.
-        self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self.store_thread = StoreThread(executor)
         # Several worker processes agree on the agents through the store (see board.py).
         run = self.config.run or self.config.owner
-        self.board = AgentBoard(pool, store, self._executor, self.config.owner, run)
+        self.board = AgentBoard(pool, store, self.store_thread, self.config.owner, run)
         self._entered: dict[str, float] = {}  # call id -> when the caller joined the line
         self._busy: set[int] = set()  # callbacks being served by this process
         self.served_callbacks = 0
@@ -126,9 +126,8 @@ class Desk:
     # -- helpers ------------------------------------------------------------------------------
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Store calls fsync (a few ms): off the event loop."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        """Store calls fsync (a few ms): off the event loop, on the store's thread."""
+        return await self.store_thread.run(fn, *args, **kwargs)
 
     async def _say(
         self, call: Leg, key: str, language: str, interruptible: bool = True, **values: Any
@@ -198,10 +197,6 @@ class Desk:
 
     async def record_call(self, record: CallRecord) -> None:
         await self._db(self.store.record_call, record)
-
-    async def store_call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a store method on the store's own thread (for the HTTP API and the CLI)."""
-        return await self._db(fn, *args)
 
 
 def spell_number(number: str) -> str:

@@ -7,11 +7,11 @@ import os
 import shutil
 from pathlib import Path
 
+from ivr.flow.conversation_tests import ScriptedPort
 from ivr.flow.interpreter import Interpreter
 from ivr.flow.model import HangupStep, SayStep
 from ivr.flow.port import SayResult
 from ivr.flow.reload import FlowRegistry
-from ivr.flow.testing import ScriptedPort
 
 FLOWS = Path(__file__).parents[2] / "flows"
 
