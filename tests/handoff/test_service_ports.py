@@ -8,8 +8,9 @@ come from the clock it was given.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import structlog
@@ -21,6 +22,7 @@ from ivr.handoff.service import Handoff, HandoffConfig
 from ivr.store.base import ACTIVE_STATES
 from ivr.store.sqlite import SqliteStore
 
+T = TypeVar("T")
 T0 = 1_750_000_000.0
 NUMBER = "+4930123456"
 
@@ -115,6 +117,19 @@ def handoff(tmp_path: Path, pool: AgentPool, clock: FakeClock) -> Handoff:
     return Handoff(pool, store, SilentVoice(), HandoffConfig(owner="w1", timezone="UTC"), clock=clock)
 
 
+async def settled(service: Handoff, job: Awaitable[T]) -> T:
+    """``job``'s result once the store has written what it was asked to (the agent board's
+    publications are fire and forget): the store may then be closed."""
+    result = await job
+    await service.store_thread.barrier()
+    return result
+
+
+def close(service: Handoff) -> None:
+    service.store_thread.shutdown()
+    service.store.close()
+
+
 def test_a_transfer_rings_through_the_dialer_and_skips_who_does_not_answer(tmp_path: Path) -> None:
     # anna has been idle longest, so she is rung first; she does not answer, bob does.
     pool = AgentPool([agent("anna"), agent("bob")], PoolConfig(wrap_up_timeout=30))
@@ -128,7 +143,7 @@ def test_a_transfer_rings_through_the_dialer_and_skips_who_does_not_answer(tmp_p
         skill=None, queue=None, language="en", mode="bridge", context={"intent": "billing"}
     )
 
-    outcome = asyncio.run(service.transfer(caller, request))
+    outcome = asyncio.run(settled(service, service.transfer(caller, request)))
 
     assert outcome.connected and outcome.agent == "bob" and outcome.detail == "agent hung up"
     assert [uri for uri, _ in dialer.dialled] == ["sip:anna@agents", "sip:bob@agents"]
@@ -136,7 +151,7 @@ def test_a_transfer_rings_through_the_dialer_and_skips_who_does_not_answer(tmp_p
     assert dialer.bridged == [("call-1", "to-sip:bob@agents")]
     # The agents' states changed at the fake clock's time, not the machine's.
     assert pool.get("bob").state is AgentState.WRAP_UP and pool.get("bob").since == T0
-    service.store.close()
+    close(service)
 
 
 def test_a_booking_keeps_the_times_of_the_clock_it_was_given(tmp_path: Path) -> None:
@@ -148,10 +163,10 @@ def test_a_booking_keeps_the_times_of_the_clock_it_was_given(tmp_path: Path) -> 
         allowed_numbers=(r"^\+49[1-9][0-9]{6,13}$",), windows=("mon-sun 00:00-24:00",),
     )  # fmt: skip
 
-    outcome = asyncio.run(service.offer_callback(caller, request))
+    outcome = asyncio.run(settled(service, service.offer_callback(caller, request)))
 
     assert outcome.booked and outcome.number == NUMBER
     (record,) = service.store.list_callbacks(ACTIVE_STATES)
     assert record.created_at == T0 and record.queue_entered_at == T0
     assert T0 <= record.window_start < record.promised_by
-    service.store.close()
+    close(service)
