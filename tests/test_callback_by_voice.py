@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ivr.app.handoff_adapters import flow_handlers
 from ivr.call.call import Call
 from ivr.call.engine import Engine, EngineConfig
 from ivr.flow.conversation_tests import ScriptedPort
@@ -42,8 +43,10 @@ def book_by_voice(tmp_path: Path, words: list[str]) -> tuple[CallbackOutcome, Sc
     )  # fmt: skip
     outcomes: list[CallbackOutcome] = []
 
+    _, offer_callback = flow_handlers(handoff)
+
     async def ivr(call: Call) -> None:
-        outcomes.append(await handoff.offer_callback(call, request, caller_words))
+        outcomes.append(await offer_callback(call, request, caller_words))
         call.hangup()
 
     async def scenario() -> None:

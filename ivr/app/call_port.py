@@ -33,7 +33,7 @@ from ivr.media.vad import SpeechStart, Vad
 from ivr.speech.listener import RecognitionSpec, SpeechListener, SpeechResult
 from ivr.speech.models import VoskModel
 from ivr.speech.prompt_library import PromptLibrary
-from ivr.speech.wording import keypad_only
+from ivr.wording import keypad_only
 
 Int16Array = npt.NDArray[np.int16]
 

@@ -25,8 +25,8 @@ from ivr.logs import get_logger
 from ivr.speech.listener import SpeechResult
 from ivr.speech.models import ModelRegistry, VoskModel, resolve_or_warn
 from ivr.speech.prompt_library import PromptLibrary
-from ivr.speech.wording import keypad_only
 from ivr.store.base import CallRecord, StoreError
+from ivr.wording import keypad_only
 
 Narrator = Callable[[str], None]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from ivr.speech.wording.times import DE_DAYS, EN_DAYS, say_day_part
+from ivr.wording.times import DE_DAYS, EN_DAYS, say_day_part
 
 HORIZON_DAYS = 14  # business hours are searched this far ahead; beyond it there is no promise
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -11,7 +11,7 @@ speak it:
 - ``datetime``: date and time ("tomorrow at nine a m", "morgen um neun Uhr").
 
 Without a format the value is inserted as text and the TTS voice reads it its own way. The words
-come from ``ivr.speech.wording``, the one home of spoken numbers, times and dates (English and
+come from ``ivr.wording``, the one home of spoken numbers, times and dates (English and
 German; other languages fall back to plain text, honestly).
 """
 
@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ivr.flow.expressions import Value, lookup_path
-from ivr.speech.wording.numbers import cardinal, spell_digits
-from ivr.speech.wording.times import say_date, say_datetime, say_time
+from ivr.wording.numbers import cardinal, spell_digits
+from ivr.wording.times import say_date, say_datetime, say_time
 
 FORMATS = ("digits", "number", "time", "date", "datetime")
 

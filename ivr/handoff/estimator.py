@@ -20,7 +20,7 @@ Handle times are learnt per skill as an exponentially weighted mean (recent call
 the estimate follows a busy afternoon), blended with a prior while fewer than ``min_samples`` calls
 were measured, so the first caller of the day does not hear "0 minutes".
 
-Nothing reads a clock. The spoken wait (``ivr.speech.wording.times``) rounds up, never down:
+Nothing reads a clock. The spoken wait (``ivr.wording.times``) rounds up, never down:
 "less than 2 minutes" is only said when the mean really is under 2 minutes.
 """
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ivr.speech.wording.times import speak_duration, unknown_text
+from ivr.wording.times import speak_duration, unknown_text
 
 Z_PROMISE = 1.64  # one-sided ~95 % for the promise bound
 

@@ -21,8 +21,8 @@ from typing import Literal
 
 from ivr.flow.hours import HoursLike, Slot, add_open_time, is_open, next_open, open_intervals
 from ivr.handoff.estimator import WaitEstimate
-from ivr.speech.wording.handoff import say_promised_by, say_promised_window
-from ivr.speech.wording.times import round_up_minutes, speak_within
+from ivr.wording.handoff import say_promised_by, say_promised_window
+from ivr.wording.times import round_up_minutes, speak_within
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import Literal
 
 from ivr.handoff.agents import Agent, primary_language
 from ivr.handoff.estimator import WaitEstimate
-from ivr.speech.wording.handoff import say_place_in_line
+from ivr.wording.handoff import say_place_in_line
 
 # "remote": a live caller waiting on another worker process (--workers); served there, but in the
 # one line with everyone else, so callers are served in order across workers and told so.

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from ivr.flow.hours import hours_from_windows, offer_slots, parse_slot
 from ivr.handoff.estimator import estimate_wait
 from ivr.handoff.promise import promise_asap, promise_window

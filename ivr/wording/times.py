@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from ivr.speech.wording.numbers import cardinal, de_cardinal, de_ordinal, en_cardinal, en_ordinal
+from ivr.wording.numbers import cardinal, de_cardinal, de_ordinal, en_cardinal, en_ordinal
 
 _EN_MONTHS = "January February March April May June July August September October November December".split()
 _DE_MONTHS = "Januar Februar März April Mai Juni Juli August September Oktober November Dezember".split()

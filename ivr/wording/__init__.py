@@ -11,9 +11,9 @@ use them.
 
 from __future__ import annotations
 
-from ivr.speech.wording.keypad import keypad_only
-from ivr.speech.wording.numbers import cardinal, digits_apart, spell_digits
-from ivr.speech.wording.times import say_date, say_datetime, say_time, speak_duration, speak_within
+from ivr.wording.keypad import keypad_only
+from ivr.wording.numbers import cardinal, digits_apart, spell_digits
+from ivr.wording.times import say_date, say_datetime, say_time, speak_duration, speak_within
 
 __all__ = [
     "cardinal",

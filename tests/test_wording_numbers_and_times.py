@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from ivr.speech.wording.handoff import say_place_in_line, say_promised_by, say_promised_window
-from ivr.speech.wording.numbers import cardinal, digits_apart, spell_digits
-from ivr.speech.wording.times import say_date, say_day_part, say_time, speak_duration, speak_within
+from ivr.wording.handoff import say_place_in_line, say_promised_by, say_promised_window
+from ivr.wording.numbers import cardinal, digits_apart, spell_digits
+from ivr.wording.times import say_date, say_day_part, say_time, speak_duration, speak_within
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ivr.speech.wording.numbers import cardinal
-from ivr.speech.wording.times import say_datetime, say_time
+from ivr.wording.numbers import cardinal
+from ivr.wording.times import say_datetime, say_time
 
 TEXTS: dict[str, dict[str, str]] = {
     "whisper": {
