@@ -11,13 +11,15 @@ the top-level modules (``ivr.cli``, ``ivr.logs``). Four rules:
   selectors: time and bytes are passed in, the shells in ``ivr.net`` and ``ivr.call`` do the I/O;
 - no ``_private`` name (or module) is imported from another package.
 
-Each rule has a self-test on made-up module sources that proves it fails when it should.
+Each rule has a self-test on made-up module sources that proves it fails when it should, and the
+table in ``docs/architecture.md`` must say what ``ALLOWED`` says.
 """
 
 from __future__ import annotations
 
 import ast
 import itertools
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,6 +280,21 @@ def test_the_checker_sees_every_package(graph: Graph) -> None:
     assert {"ivr.sip", "ivr.media", "ivr.ops", "ivr.app"} <= graph.packages
     assert {"ivr.app", "ivr.call", "ivr.flow", "ivr.ops", "ivr.cli"} <= set(graph.edges)
     assert "ivr.sip.uacore" in graph.modules and graph.edges["ivr.app"]["ivr.call"]
+
+
+def test_the_architecture_document_draws_the_same_map() -> None:
+    """docs/architecture.md's table of who may import whom says what ALLOWED says."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    besides = {"ivr", "ivr.logs", "ivr._compiled", "ivr.__main__"}  # not in the table: see its text
+    rows = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `ivr.") and len(cells) == 2:
+            (package,) = re.findall(r"`(ivr[\w.]*)`", cells[0])
+            rows[package] = set(re.findall(r"`(ivr[\w.]*)`", cells[1]))
+            if cells[1] == "every package":
+                rows[package] = set(ALLOWED) - besides - {package}
+    assert rows == {node: targets - besides for node, targets in ALLOWED.items() if node not in besides}
 
 
 # -- self-tests on made-up trees --------------------------------------------------------------
