@@ -23,27 +23,16 @@ from ivr.net.rtp_transport import RtpPoller, RtpPortAllocator, RtpSocket
 from ivr.net.sip_endpoint import SipEndpoint
 from ivr.net.workers import Forwarder, WorkerSet
 from ivr.sip import events as ev
-from ivr.sip.errors import SipParseError
+from ivr.sip.errors import NotAcceptableHere, SipParseError
 from ivr.sip.message import SipRequest, new_call_id
+from ivr.sip.negotiation import DTMF_PAYLOAD_TYPE, Negotiated, SdpNegotiation
 from ivr.sip.ratelimit import RateLimiter
-from ivr.sip.sdp import (
-    Negotiated,
-    PayloadFormat,
-    SessionDescription,
-    audio_media,
-    build_answer,
-    build_sdp,
-    negotiate,
-    parse_sdp,
-)
 from ivr.sip.uri import parse_name_addr
 from ivr.sip.useragent import UserAgent, UserAgentConfig
 
 IncomingHandler = Callable[[Call], Awaitable[None]]
 log = get_logger(component="engine")
 
-OFFER_CODECS = [PayloadFormat(0, "PCMU", 8000), PayloadFormat(8, "PCMA", 8000)]
-DTMF_PAYLOAD_TYPE = 101
 # Test and lab aid: a caller may ask us to ring this long before answering (CANCEL tests).
 ANSWER_DELAY_HEADER = "X-IVR-Answer-Delay"
 MAX_ANSWER_DELAY = 30.0
@@ -82,14 +71,13 @@ class _Leg:
     call_id: str
     rtp: RtpSocket
     media: MediaStream
+    sdp: SdpNegotiation  # offer/answer state: session id and version, the media agreed on
     call: Call | None = None
     clock_key: int | None = None
     task: asyncio.Task[None] | None = None
     confirmed: asyncio.Event = field(default_factory=asyncio.Event)
     answered: asyncio.Future[bytes] | None = None
-    sdp_version: int = 1
     ended_reason: str | None = None  # set when the far end hung up before a Call was attached
-    session_id: int = field(default_factory=lambda: random.getrandbits(31))
 
 
 class Engine:
@@ -206,17 +194,16 @@ class Engine:
         tones in the audio (they are then sent in-band).
         """
         rtp = self._open_rtp()
-        dtmf_pt = DTMF_PAYLOAD_TYPE if telephone_events else None
+        sdp = self._new_negotiation(telephone_events=telephone_events)
+        dtmf_pt = sdp.dtmf_payload_type
         # Like a phone, an outbound leg sends silence when it has nothing to say: continuous
         # RTP keeps NAT bindings open and lets the far end's voice detection learn the line.
         media = MediaStream(
             "PCMU", dtmf_pt, None, record=record, comfort_silence=True,
             inband_dtmf=self.config.inband_dtmf == "always",
         )  # fmt: skip
-        leg = _Leg("", rtp, media)
-        offer = build_sdp(
-            self.advertised_host, rtp.port, OFFER_CODECS, dtmf_pt, "sendrecv", leg.session_id, 1
-        )
+        leg = _Leg("", rtp, media, sdp)
+        offer = sdp.make_offer(self.advertised_host, rtp.port)
         loop = asyncio.get_running_loop()
         leg.answered = loop.create_future()
         try:
@@ -241,11 +228,12 @@ class Engine:
         except DialFailed:
             self._release(leg)
             raise
-        negotiated = self._negotiate(self._parse_offer(answer))
-        if negotiated is None:
+        try:
+            negotiated = sdp.receive_answer(answer)
+        except NotAcceptableHere:
             self._act(lambda now: self.endpoint.ua.hangup(call_id, now))
             self._release(leg)
-            raise DialFailed(488, "answer has no usable audio")
+            raise DialFailed(488, "answer has no usable audio") from None
         self._apply(leg, negotiated)
         info = CallInfo(
             call_id, "outbound", self.config.user, target, (negotiated.remote_address, negotiated.remote_port)
@@ -319,10 +307,12 @@ class Engine:
         if self.draining or self.on_incoming is None:
             self._act(lambda now: ua.reject(call_id, 503, now, "Service Unavailable"))
             return
-        offer = self._parse_offer(event.offer_sdp)
-        negotiated = self._negotiate(offer)
-        if event.offer_sdp is not None and negotiated is None:
-            self._act(lambda now: ua.reject(call_id, 488, now, "Not Acceptable Here"))
+        sdp = self._new_negotiation()
+        try:
+            negotiated = sdp.receive_offer(event.offer_sdp)  # None: no offer, we offer in the 200
+        except NotAcceptableHere as exc:
+            status, reason = exc.status, exc.reason
+            self._act(lambda now: ua.reject(call_id, status, now, reason))
             return
         try:
             rtp = self._open_rtp()
@@ -330,7 +320,7 @@ class Engine:
             self._act(lambda now: ua.reject(call_id, 503, now, "No media ports"))
             return
         media = MediaStream("PCMU", DTMF_PAYLOAD_TYPE, None, inband_dtmf=self._wants_inband(negotiated))
-        leg = _Leg(call_id, rtp, media, task=asyncio.current_task())
+        leg = _Leg(call_id, rtp, media, sdp, task=asyncio.current_task())
         self._legs[call_id] = leg
         if negotiated is not None:
             self._apply(leg, negotiated)
@@ -340,14 +330,7 @@ class Engine:
             await asyncio.sleep(delay)
             if call_id not in self._legs:
                 return  # cancelled while ringing
-        if offer is not None and negotiated is not None:
-            answer = build_answer(offer, negotiated, self.advertised_host, rtp.port, leg.session_id, 1)
-        else:
-            # No offer in the INVITE (RFC 3264 §5 late offer): we offer in the 200; symmetric RTP
-            # latches to the caller's media once it arrives.
-            answer = build_sdp(
-                self.advertised_host, rtp.port, OFFER_CODECS, DTMF_PAYLOAD_TYPE, "sendrecv", leg.session_id, 1
-            )
+        answer = sdp.make_answer(self.advertised_host, rtp.port)
         self._act(lambda now: ua.answer(call_id, answer, now))
         info = CallInfo(
             call_id,
@@ -378,17 +361,16 @@ class Engine:
     def _on_reinvite(self, event: ev.ReInviteReceived) -> None:
         leg = self._legs.get(event.call_id)
         ua = self.endpoint.ua
-        offer = self._parse_offer(event.offer_sdp)
-        negotiated = self._negotiate(offer)
-        if leg is None or offer is None or negotiated is None:
+        negotiated: Negotiated | None = None
+        if leg is not None:
+            with contextlib.suppress(NotAcceptableHere):
+                negotiated = leg.sdp.receive_offer(event.offer_sdp)
+        if leg is None or negotiated is None:
             # RFC 3261 §14.2: a declined re-INVITE leaves the session as it was.
             self._act(lambda now: ua.answer_reinvite(event.call_id, None, now))
             return
         self._apply(leg, negotiated)
-        leg.sdp_version += 1
-        answer = build_answer(
-            offer, negotiated, self.advertised_host, leg.rtp.port, leg.session_id, leg.sdp_version
-        )
+        answer = leg.sdp.make_answer(self.advertised_host, leg.rtp.port)
         self._act(lambda now: ua.answer_reinvite(event.call_id, answer, now))
         log.info(
             "re-INVITE accepted",
@@ -411,20 +393,9 @@ class Engine:
         assert self._ports is not None
         return self._ports.open()
 
-    @staticmethod
-    def _parse_offer(sdp: bytes | None) -> SessionDescription | None:
-        if not sdp:
-            return None
-        try:
-            return parse_sdp(sdp)
-        except SipParseError:
-            return None
-
-    def _negotiate(self, parsed: SessionDescription | None) -> Negotiated | None:
-        if parsed is None:
-            return None
-        media = audio_media(parsed)
-        return negotiate(media, self.config.codecs) if media is not None else None
+    def _new_negotiation(self, *, telephone_events: bool = True) -> SdpNegotiation:
+        # A random o= session id (RFC 4566 §5.2 suggests an NTP timestamp; any unique number does).
+        return SdpNegotiation(random.getrandbits(31), self.config.codecs, telephone_events=telephone_events)
 
     def _wants_inband(self, negotiated: Negotiated | None) -> bool:
         mode = self.config.inband_dtmf

@@ -5,8 +5,9 @@ whether an answer goes out (a datagram may be too broken to answer, an ACK is ne
 it always says which status it would be, so that the shell or the UA core can build the response
 without knowing why the input was refused.
 
-This module imports nothing from the rest of the package, so every other module (the message
-parser, URIs, SDP, the lexer) can raise these errors without importing one another.
+This module imports nothing from the rest of the package at run time, so every other module (the
+message parser, URIs, SDP, the lexer, negotiation) can raise these errors without importing one
+another.
 """
 
 from __future__ import annotations
@@ -37,3 +38,14 @@ class SipParseError(SipError):
     def __init__(self, status: int, reason: str, partial: SipRequest | None = None) -> None:
         super().__init__(status, reason)
         self.partial = partial
+
+
+class NotAcceptableHere(SipError):
+    """An offer or answer we cannot take: an SDP we cannot read, no audio over RTP, no codec we
+    support, or a re-INVITE without an offer (RFC 3261 §13.3.1.3, §14.2; RFC 3264 §6).
+
+    The status is always 488 with its phrase as ``reason``; ``detail`` says what was wrong."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(488, "Not Acceptable Here")
+        self.detail = detail

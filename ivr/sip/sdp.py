@@ -1,15 +1,14 @@
-"""SDP (RFC 4566) parsing and serialization, and the offer/answer rules of RFC 3264 for one audio stream.
+"""SDP (RFC 4566): parsing, serialization, and the audio stream a description offers.
 
-We answer offers; we do not make multi-stream offers. ``negotiate`` picks the first codec in the
-*offerer's* order that we support (RFC 3264 §6.1 lets the answerer choose, and following the
-offerer's preference is what phones expect), plus telephone-event (RFC 4733) at the offered
-dynamic payload type. ``build_answer`` mirrors every offered m-line, disabling the ones we do not
-take with port 0 (RFC 3264 §6), so that video or T.38 lines in an offer do not cost a 488.
+``parse_sdp`` reads any session description (and keeps what it does not understand, so that
+``bytes(parse_sdp(x))`` gives ``x`` back); ``audio_media`` says what the remote side's audio
+stream is; ``build_sdp`` and the line builders write ours, always one audio stream. What to do
+with an offer or an answer (codec choice, direction, refusals, versions) is the offer/answer
+policy in ``negotiation``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ivr.sip.errors import SipParseError
@@ -206,7 +205,7 @@ def parse_sdp(body: bytes) -> SessionDescription:
     return sd
 
 
-def _audio_index(sd: SessionDescription) -> int | None:
+def audio_index(sd: SessionDescription) -> int | None:
     """The audio m-line we take: the first active one over plain RTP (we do not do SRTP)."""
     for index, m in enumerate(sd.media):
         if m.media == "audio" and m.port != 0 and m.proto.upper() in RTP_PROFILES:
@@ -244,7 +243,7 @@ class MediaOffer:
 
 def audio_media(sd: SessionDescription) -> MediaOffer | None:
     """The remote audio stream, or None when there is no usable one (no audio, only SRTP, no c=)."""
-    index = _audio_index(sd)
+    index = audio_index(sd)
     if index is None:
         return None
     m = sd.media[index]
@@ -276,61 +275,15 @@ def audio_media(sd: SessionDescription) -> MediaOffer | None:
     return MediaOffer(address, m.port, codecs, direction, ptime)
 
 
-@dataclass
-class Negotiated:
-    codec: PayloadFormat
-    dtmf_payload_type: int | None
-    remote_address: str
-    remote_port: int
-    direction: str  # our direction in the answer
-
-    @property
-    def on_hold(self) -> bool:
-        """The remote side put the call on hold: we must not send media."""
-        return self.direction in ("recvonly", "inactive")
-
-
-# RFC 3264 §6.1: the answer's direction mirrors the offer's.
-_ANSWER_DIRECTION = {
-    "sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive",
-}  # fmt: skip
-# Our answer direction with sending taken away.
-_NO_SEND = {"sendrecv": "recvonly", "sendonly": "inactive", "recvonly": "recvonly", "inactive": "inactive"}
-
-
-def negotiate(offer: MediaOffer, supported: Sequence[str] = ("PCMU", "PCMA")) -> Negotiated | None:
-    """Choose codec and telephone-event PT for the answer; None means no common codec (488)."""
-    wanted = {name.upper() for name in supported}
-    chosen: PayloadFormat | None = None
-    dtmf: int | None = None
-    for codec in offer.codecs:
-        name = codec.name.upper()
-        if name == "TELEPHONE-EVENT" and codec.clock_rate == 8000:
-            if dtmf is None:
-                dtmf = codec.payload_type
-        elif chosen is None and name in wanted and codec.clock_rate == 8000:
-            chosen = PayloadFormat(codec.payload_type, name, 8000, codec.fmtp)
-    if chosen is None:
-        return None
-    direction = _ANSWER_DIRECTION.get(offer.direction, "sendrecv")
-    if offer.address in HOLD_ADDRESSES:
-        # RFC 3264 §8.4 (RFC 2543 hold): the remote cannot receive, so we do not send.
-        direction = _NO_SEND[direction]
-    return Negotiated(chosen, dtmf, offer.address, offer.port, direction)
-
-
-def _audio_section(
-    local_address: str,
-    local_port: int,
-    codecs: list[PayloadFormat],
-    dtmf_payload_type: int | None,
-    direction: str,
+def audio_lines(
+    local_port: int, formats: list[PayloadFormat], dtmf_payload_type: int | None, direction: str
 ) -> list[str]:
-    formats = [str(c.payload_type) for c in codecs]
+    """Our audio m= section: the formats in order, then telephone-event; 20 ms packets."""
+    numbers = [str(c.payload_type) for c in formats]
     if dtmf_payload_type is not None:
-        formats.append(str(dtmf_payload_type))
-    lines = [f"m=audio {local_port} RTP/AVP {' '.join(formats)}"]
-    for c in codecs:
+        numbers.append(str(dtmf_payload_type))
+    lines = [f"m=audio {local_port} RTP/AVP {' '.join(numbers)}"]
+    for c in formats:
         lines.append(f"a=rtpmap:{c.payload_type} {c.name}/{c.clock_rate}")
         if c.fmtp:
             lines.append(f"a=fmtp:{c.payload_type} {c.fmtp}")
@@ -342,7 +295,8 @@ def _audio_section(
     return lines
 
 
-def _session_head(local_address: str, session_id: int, version: int) -> list[str]:
+def session_lines(local_address: str, session_id: int, version: int) -> list[str]:
+    """Our session-level lines: origin with the given id and version, one connection address."""
     addrtype = "IP6" if ":" in local_address else "IP4"
     return [
         "v=0",
@@ -365,35 +319,6 @@ def build_sdp(
     """An SDP with one audio stream (our offers, and answers to audio-only offers)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"bad direction {direction!r}")
-    lines = _session_head(local_address, session_id, version)
-    lines += _audio_section(local_address, local_port, codecs, dtmf_payload_type, direction)
-    return ("\r\n".join(lines) + "\r\n").encode()
-
-
-def build_answer(
-    offer: SessionDescription,
-    negotiated: Negotiated,
-    local_address: str,
-    local_port: int,
-    session_id: int,
-    version: int,
-) -> bytes:
-    """An answer with one m-line per offered m-line, in order (RFC 3264 §6).
-
-    The audio stream ``audio_media`` picked gets our codec; every other stream is refused with
-    port 0, keeping its offered formats since an m-line needs at least one.
-    """
-    chosen = _audio_index(offer)
-    lines = _session_head(local_address, session_id, version)
-    for index, m in enumerate(offer.media):
-        if index == chosen:
-            lines += _audio_section(
-                local_address,
-                local_port,
-                [negotiated.codec],
-                negotiated.dtmf_payload_type,
-                negotiated.direction,
-            )
-        else:
-            lines.append(" ".join([f"m={m.media}", "0", m.proto, *(m.formats or ["0"])]))
+    lines = session_lines(local_address, session_id, version)
+    lines += audio_lines(local_port, codecs, dtmf_payload_type, direction)
     return ("\r\n".join(lines) + "\r\n").encode()

@@ -18,8 +18,9 @@ from ivr.sip.errors import SipParseError
 from ivr.sip.events import IncomingCall, MessageDropped, ReInviteReceived
 from ivr.sip.framing import StreamFramer
 from ivr.sip.message import SipRequest, SipResponse, parse_message, parse_via
+from ivr.sip.negotiation import build_answer, negotiate
 from ivr.sip.ratelimit import is_scanner_request
-from ivr.sip.sdp import audio_media, build_answer, negotiate, parse_sdp
+from ivr.sip.sdp import audio_media, parse_sdp
 from ivr.sip.useragent import UserAgent, UserAgentConfig
 
 # Statuses the parser may ask for (RFC 3261 §21.4): bad request, unsupported URI scheme, message
