@@ -83,6 +83,7 @@ class _Leg:
     rtp: RtpSocket
     media: MediaStream
     call: Call | None = None
+    rtp_leg: RtpLeg | None = None
     clock_key: int | None = None
     task: asyncio.Task[None] | None = None
     confirmed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -457,9 +458,8 @@ class Engine:
             # Answered and hung up before we got here (a BYE right behind the 200 OK).
             call.on_remote_ended(leg.ended_reason)
             return call
-        rtp_leg = RtpLeg(leg.media, leg.rtp, call)
-        leg.rtp.on_datagram = rtp_leg.on_datagram
-        leg.clock_key = self.clock.add(rtp_leg.tick)
+        leg.rtp_leg = RtpLeg(leg.media, leg.rtp, call)  # the socket's handler, the stream's listener
+        leg.clock_key = self.clock.add(leg.rtp_leg.tick)
         call.log.info("call up", direction=info.direction, caller=info.caller, called=info.called)
         return call
 
@@ -487,12 +487,9 @@ class Engine:
         if leg.clock_key is not None:
             self.clock.remove(leg.clock_key)
             leg.clock_key = None
-        leg.rtp.on_datagram = _ignore  # its RtpLeg holds the socket and the call, which holds the leg
+        if leg.rtp_leg is not None:
+            leg.rtp_leg.close()  # it holds the socket and the call, which holds the stream
         leg.rtp.close()
-
-
-def _ignore(data: bytes, addr: tuple[str, int], now: float) -> None:
-    pass
 
 
 def _answer_delay(request: SipRequest) -> float:

@@ -46,6 +46,7 @@ from ivr.handoff.scheduler import CustomerResult, RetryPolicy, Scheduler, Serve
 from ivr.handoff.texts import say
 from ivr.logs import get_logger
 from ivr.media.prompts import silence, tone
+from ivr.media.stream import AudioListener
 from ivr.speech.prompts import PromptLibrary
 from ivr.store.base import (
     ACTIVE_STATES,
@@ -591,14 +592,15 @@ class Handoff:
             if result is not None and not decided.done():
                 decided.set_result(result.verdict)
 
-        call.media.on_audio = hear
+        hearing = AudioListener(hear)
+        call.subscribe(hearing)
         try:
             return await asyncio.wait_for(asyncio.shield(decided), limit)
         except TimeoutError:
             final = detector.finish()
             return final.verdict if final is not None else "unknown"
         finally:
-            call.media.on_audio = None
+            call.unsubscribe(hearing)
 
 
 def _spell(number: str) -> str:

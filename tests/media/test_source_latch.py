@@ -90,8 +90,3 @@ def test_moving_the_media_latches_afresh() -> None:
     assert latch.latched is None and latch.remote == moved and latch.send_address == moved
     assert latch.accept(moved, 2.0) == ACCEPTED
 
-
-def test_a_longer_address_tuple_latches_as_host_and_port() -> None:
-    latch = SourceLatch(None)
-    latch.accept(("::1", 4000, 0, 0), 1.0)  # type: ignore[arg-type]
-    assert latch.latched == ("::1", 4000)
