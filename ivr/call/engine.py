@@ -75,6 +75,10 @@ class EngineConfig:
     # SIP datagrams per second (and burst) one source address may send; None: unlimited.
     source_rate: float | None = None
     source_burst: float = 100.0
+    # A test aid: honour the X-IVR-Answer-Delay header (ring that many ms before answering), so
+    # that tests can cancel a ringing call. Off unless asked for: any caller could otherwise hold
+    # a leg and its RTP port ringing for MAX_ANSWER_DELAY seconds.
+    answer_delay_header: bool = False
 
 
 @dataclass
@@ -335,7 +339,7 @@ class Engine:
         self._legs[call_id] = leg
         if negotiated is not None:
             self._apply(leg, negotiated)
-        delay = _answer_delay(event.request)
+        delay = _answer_delay(event.request) if self.config.answer_delay_header else 0.0
         if delay > 0:
             self._act(lambda now: ua.send_provisional(call_id, 180, now))
             await asyncio.sleep(delay)
