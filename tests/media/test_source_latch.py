@@ -89,4 +89,3 @@ def test_moving_the_media_latches_afresh() -> None:
     latch.move(moved)
     assert latch.latched is None and latch.remote == moved and latch.send_address == moved
     assert latch.accept(moved, 2.0) == ACCEPTED
-

@@ -15,32 +15,13 @@ from ivr.media.goertzel import generate_dtmf
 from ivr.media.rtp import RtpPacket, seq_diff, ts_diff
 from ivr.media.stream import AudioListener, MediaEvent, MediaStream
 
+from .listeners import Recorder, recorded
 from .pcap_reader import read_udp
 
 A_ADDR = ("10.0.0.1", 4000)
 B_ADDR = ("10.0.0.2", 5000)
 EVIL = ("10.6.6.6", 6666)
 PCMU = codec_by_name("PCMU")
-
-
-class Recorder:
-    """A stream's listener that keeps what it is told."""
-
-    def __init__(self) -> None:
-        self.frames: list[bytes | None] = []
-        self.events: list[object] = []
-
-    def on_frame(self, stream: MediaStream, payload: bytes | None) -> None:
-        self.frames.append(payload)
-
-    def on_events(self, stream: MediaStream, events: list[MediaEvent]) -> None:
-        self.events += events
-
-
-def recorded(stream: MediaStream) -> Recorder:
-    recorder = Recorder()
-    stream.listener = recorder
-    return recorder
 
 
 def pair(**kwargs: object) -> tuple[MediaStream, MediaStream]:
