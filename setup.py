@@ -23,6 +23,7 @@ HOT_MODULES = [
     "ivr/media/dtmf.py",
     "ivr/media/jitter.py",
     "ivr/media/player.py",
+    "ivr/media/source_latch.py",
     "ivr/media/stream.py",
     "ivr/net/rtp_transport.py",
     "ivr/net/media_clock.py",

@@ -32,6 +32,7 @@ COMPILED = (
     "ivr.media.dtmf",
     "ivr.media.jitter",
     "ivr.media.player",
+    "ivr.media.source_latch",
     "ivr.media.stream",
     "ivr.net.rtp_transport",
     "ivr.net.media_clock",

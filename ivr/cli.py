@@ -136,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="detect keys as tones in the audio: auto = only where RFC 4733 events were not negotiated",
     )
     serve.add_argument(
+        "--answer-delay-header",
+        action="store_true",
+        help="for tests: honour X-IVR-Answer-Delay (ms to ring before answering, 30 s at most); "
+        "never on a public address, where any caller could keep legs ringing",
+    )
+    serve.add_argument(
         "--redact-numbers",
         action="store_true",
         help="mask phone numbers in the logs (call records keep them)",
@@ -323,7 +329,7 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
         host=args.host, port=args.port, tcp=args.tcp, advertised_host=args.advertise,
         rtp_low=low, rtp_high=high, max_calls=args.max_calls, workers=workers,
         source_rate=args.source_rate or None, source_burst=args.source_burst,
-        inband_dtmf=args.inband_dtmf,
+        inband_dtmf=args.inband_dtmf, answer_delay_header=args.answer_delay_header,
     )  # fmt: skip
     models = ModelRegistry(zero_dither=args.no_dither)
     # Workers of one start share a run id: the agent board keeps their rows, drops older runs'.

@@ -18,8 +18,9 @@ from ivr.speech.prompt_library import PromptLibrary
 App = Callable[[Call], Awaitable[None]]
 
 
-async def _pair(app: App, tmp_path: Path) -> tuple[Engine, Engine, str]:
-    server = Engine(EngineConfig(port=0, rtp_low=42000, rtp_high=42998), app)
+async def _pair(app: App, tmp_path: Path, *, answer_delay_header: bool = False) -> tuple[Engine, Engine, str]:
+    config = EngineConfig(port=0, rtp_low=42000, rtp_high=42998, answer_delay_header=answer_delay_header)
+    server = Engine(config, app)
     host, port = await server.start()
     caller = Engine(EngineConfig(port=0, user="tester", rtp_low=43000, rtp_high=43998))
     await caller.start()
@@ -86,7 +87,7 @@ def test_giving_up_while_it_rings_cancels_and_frees_everything(tmp_path: Path) -
         started.append(call.call_id)
 
     async def scenario() -> None:
-        server, caller, uri = await _pair(app, tmp_path)
+        server, caller, uri = await _pair(app, tmp_path, answer_delay_header=True)
         try:
             with pytest.raises(DialFailed) as failure:
                 await caller.dial(uri, headers=[("X-IVR-Answer-Delay", "3000")], timeout=0.5)
@@ -99,6 +100,25 @@ def test_giving_up_while_it_rings_cancels_and_frees_everything(tmp_path: Path) -
 
     asyncio.run(scenario())
     assert started == []
+
+
+def test_the_answer_delay_header_is_ignored_unless_the_server_enables_it(tmp_path: Path) -> None:
+    # A test aid in the production path: any caller could keep legs ringing with it.
+    async def app(call: Call) -> None:
+        await call.ended.wait()
+
+    async def scenario() -> None:
+        server, caller, uri = await _pair(app, tmp_path)
+        try:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            call = await caller.dial(uri, headers=[("X-IVR-Answer-Delay", "3000")], timeout=2.0)
+            assert loop.time() - started < 1.0  # answered at once, not after 3 s of ringing
+            call.hangup()
+        finally:
+            await _close(caller, server)
+
+    asyncio.run(scenario())
 
 
 def test_a_crashing_application_ends_only_its_own_call(tmp_path: Path) -> None:

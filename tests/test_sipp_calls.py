@@ -15,7 +15,9 @@ pytestmark = pytest.mark.sipp
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with ivr_server(tmp_path_factory.mktemp("ivr"), "--tcp", rtp_base=32000) as running:
+    # --answer-delay-header: the CANCEL scenario asks the IVR to ring for 2 s first.
+    options = ("--tcp", "--answer-delay-header")
+    with ivr_server(tmp_path_factory.mktemp("ivr"), *options, rtp_base=32000) as running:
         yield running
 
 

@@ -29,6 +29,7 @@ from ivr.flow.port import (
     TransferOutcome,
     TransferRequest,
 )
+from ivr.media.stream import AudioListener
 from ivr.media.vad import SpeechStart, Vad
 from ivr.speech.listener import RecognitionSpec, SpeechListener, SpeechResult
 from ivr.speech.models import VoskModel
@@ -89,6 +90,7 @@ class SipCallPort:
         self.partial = ""  # the latest partial transcript of the current (or last) spoken turn
         self._barge_vad: Vad | None = None  # watches for speech while a prompt may be cut
         self._barged_by_speech = False
+        self._hearing: AudioListener | None = None  # subscribed to the call's audio meanwhile
 
     @property
     def call_id(self) -> str:
@@ -120,7 +122,12 @@ class SipCallPort:
             self._listener.on_audio(frame)
 
     def _hear(self, on: bool) -> None:
-        self.call.media.on_audio = self._on_audio if on and self._listener is not None else None
+        if self._hearing is not None:
+            self.call.unsubscribe(self._hearing)
+            self._hearing = None
+        if on and self._listener is not None:
+            self._hearing = AudioListener(self._on_audio)
+            self.call.subscribe(self._hearing)
 
     async def say(self, text: str, *, barge_in: bool, recording: str | None = None) -> SayResult:
         self._barged_by_speech = False

@@ -18,6 +18,7 @@ from ivr.flow.port import CallbackOutcome, CallbackRequest, TransferOutcome, Tra
 from ivr.handoff.asking import Dialogue
 from ivr.handoff.ports import AudioListener, Frames, Leg, LegGone, NotAnswered
 from ivr.handoff.service import Handoff
+from ivr.media.stream import AudioListener as FrameListener
 
 # The flow's handlers with the question-asking side of its port (``Dialogue``), which is what the
 # handoff needs of it: any port that can say and listen, the SIP one or a scripted one.
@@ -34,6 +35,7 @@ class EngineLeg:
         self.caller = call.info.caller
         self.started_at = call.started_at
         self.log = call.log
+        self._hearing: FrameListener | None = None  # subscribed to the call's audio meanwhile
 
     @property
     def active(self) -> bool:
@@ -74,7 +76,12 @@ class EngineLeg:
             raise LegGone(str(gone)) from gone
 
     def hear(self, listener: AudioListener | None) -> None:
-        self.call.media.on_audio = listener
+        if self._hearing is not None:
+            self.call.unsubscribe(self._hearing)
+            self._hearing = None
+        if listener is not None:
+            self._hearing = FrameListener(listener)
+            self.call.subscribe(self._hearing)
 
     def hangup(self, reason: str) -> None:
         self.call.hangup(reason)

@@ -40,6 +40,8 @@ async def connect_calls(
     # Keys now belong to the conversation: they are relayed to the agent, not acted upon here.
     caller.barge_in_enabled = False
     bridge = Bridge(caller.media, agent.media, connect=whisper is None)
+    caller.subscribe(bridge)
+    agent.subscribe(bridge)
     connected_at = asyncio.get_running_loop().create_future()
     if whisper is not None:
 
@@ -57,6 +59,8 @@ async def connect_calls(
         for waiter in ended:
             waiter.cancel()
         bridge.close()
+        caller.unsubscribe(bridge)
+        agent.unsubscribe(bridge)
     first = "caller" if caller.ended.is_set() else "agent"
     caller.hangup("agent hung up") if first == "agent" else agent.hangup("caller hung up")
     talk = time.monotonic() - connected_at.result() if connected_at.done() else 0.0

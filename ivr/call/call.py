@@ -20,7 +20,7 @@ import numpy.typing as npt
 from ivr.logs import get_logger
 from ivr.media.dtmf import DtmfEvent, DtmfStart
 from ivr.media.player import PlayResult
-from ivr.media.stream import MediaStream
+from ivr.media.stream import MediaStream, StreamListener
 
 Int16Array = npt.NDArray[np.int16]
 T = TypeVar("T")
@@ -69,6 +69,10 @@ class Call:
         # Waiters for prompt completion, keyed by the player's item id.
         self._playing: dict[int, asyncio.Future[PlayResult]] = {}
         self._loop = asyncio.get_running_loop()
+        # Who hears the call's media besides the call itself (a bridge, a speech listener, a
+        # machine detector); the call's RtpLeg, the stream's one listener, hands them each frame
+        # and key press. A tuple, replaced on each change, so that one may leave while being told.
+        self.media_listeners: tuple[StreamListener, ...] = ()
 
     @property
     def call_id(self) -> str:
@@ -139,6 +143,16 @@ class Call:
         except TimeoutError:
             return False
         return True
+
+    def subscribe(self, listener: StreamListener) -> None:
+        """Hear the call's media from now on (each played-out frame and key press) until
+        `unsubscribe`; subscribing twice changes nothing."""
+        if listener not in self.media_listeners:
+            self.media_listeners = (*self.media_listeners, listener)
+
+    def unsubscribe(self, listener: StreamListener) -> None:
+        """Stop hearing the call's media (nothing happens if not subscribed)."""
+        self.media_listeners = tuple(other for other in self.media_listeners if other is not listener)
 
     # -- what the engine calls -----------------------------------------------------------------
 

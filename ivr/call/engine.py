@@ -64,6 +64,10 @@ class EngineConfig:
     # SIP datagrams per second (and burst) one source address may send; None: unlimited.
     source_rate: float | None = None
     source_burst: float = 100.0
+    # A test aid: honour the X-IVR-Answer-Delay header (ring that many ms before answering), so
+    # that tests can cancel a ringing call. Off unless asked for: any caller could otherwise hold
+    # a leg and its RTP port ringing for MAX_ANSWER_DELAY seconds.
+    answer_delay_header: bool = False
 
 
 @dataclass
@@ -73,6 +77,7 @@ class _Leg:
     media: MediaStream
     sdp: SdpNegotiation  # offer/answer state: session id and version, the media agreed on
     call: Call | None = None
+    rtp_leg: RtpLeg | None = None
     clock_key: int | None = None
     task: asyncio.Task[None] | None = None
     confirmed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -324,7 +329,7 @@ class Engine:
         self._legs[call_id] = leg
         if negotiated is not None:
             self._apply(leg, negotiated)
-        delay = _answer_delay(event.request)
+        delay = _answer_delay(event.request) if self.config.answer_delay_header else 0.0
         if delay > 0:
             self._act(lambda now: ua.send_provisional(call_id, 180, now))
             await asyncio.sleep(delay)
@@ -428,9 +433,8 @@ class Engine:
             # Answered and hung up before we got here (a BYE right behind the 200 OK).
             call.on_remote_ended(leg.ended_reason)
             return call
-        rtp_leg = RtpLeg(leg.media, leg.rtp, call)
-        leg.rtp.on_datagram = rtp_leg.on_datagram
-        leg.clock_key = self.clock.add(rtp_leg.tick)
+        leg.rtp_leg = RtpLeg(leg.media, leg.rtp, call)  # the socket's handler, the stream's listener
+        leg.clock_key = self.clock.add(leg.rtp_leg.tick)
         call.log.info("call up", direction=info.direction, caller=info.caller, called=info.called)
         return call
 
@@ -458,12 +462,9 @@ class Engine:
         if leg.clock_key is not None:
             self.clock.remove(leg.clock_key)
             leg.clock_key = None
-        leg.rtp.on_datagram = _ignore  # its RtpLeg holds the socket and the call, which holds the leg
+        if leg.rtp_leg is not None:
+            leg.rtp_leg.close()  # it holds the socket and the call, which holds the stream
         leg.rtp.close()
-
-
-def _ignore(data: bytes, addr: tuple[str, int], now: float) -> None:
-    pass
 
 
 def _answer_delay(request: SipRequest) -> float:

@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 A bridge joins two `MediaStream`s, A (usually the caller) and B (usually the agent), as a
-`StreamTap` on both.  No extra clock and no tick of its own: the shared media clock keeps calling
-`tick()` on each leg, and
+`StreamListener` of both (its owner subscribes it to both legs, e.g. `Call.subscribe`, and
+unsubscribes it after `close()`).  No extra clock and no tick of its own: the shared media clock
+keeps calling `tick()` on each leg, and
 
 - when A's tick plays out a frame, the bridge hands the payload to B's player as its live frame
   (`Player.feed_encoded`), and B's next tick sends it; the same the other way round;
@@ -73,9 +74,6 @@ class Bridge:
     ) -> None:
         if a is b:
             raise ValueError("a stream cannot be bridged to itself")
-        for stream in (a, b):
-            if stream.tap is not None:
-                raise ValueError("stream already has a tap (is it in another bridge?)")
         self.a = a
         self.b = b
         self.relay_dtmf = relay_dtmf
@@ -85,8 +83,6 @@ class Bridge:
         self._whisper_id: int | None = None
         self._hold: Int16Array | None = None
         self._hold_id: int | None = None
-        a.tap = self
-        b.tap = self
 
     @property
     def connected(self) -> bool:
@@ -110,14 +106,11 @@ class Bridge:
         self._connected = False
 
     def close(self) -> None:
-        """Detach from both streams for good (transfer, hang-up of either leg)."""
+        """Stop relaying for good (transfer, hang-up of either leg); what it still hears is ignored."""
         self.disconnect()
         if self._whisper_id is not None:
             self.b.player.cancel(self._whisper_id)
         self._stop_hold()
-        for stream in (self.a, self.b):
-            if stream.tap is self:
-                stream.tap = None
         self._closed = True
 
     def whisper(
@@ -174,7 +167,7 @@ class Bridge:
             hold, self._hold_id = self._hold_id, None
             self.a.player.cancel(hold)
 
-    # -- StreamTap -----------------------------------------------------------------------------
+    # -- StreamListener ------------------------------------------------------------------------
 
     def on_frame(self, stream: MediaStream, payload: bytes | None) -> None:
         if not self._connected:

@@ -14,17 +14,14 @@ Sending (RFC 3550 §5.1, RFC 3551 §4.1-4.2)
 
 Receiving
   Symmetric RTP (RFC 4961): the first valid packet with a negotiated payload type latches its source
-  address, which is also where we send.  Packets from anywhere else are dropped and counted, unless
-  the latched source has been silent for `latch_timeout` seconds (NAT rebinding, media moved), in
-  which case the new source takes over, or they come from the address the SDP gave, which always
-  takes the latch back from a stranger that got there first.  Before anything is latched, a
-  source other than the SDP's waits `foreign_grace` seconds (a NAT'd caller) so that a stranger
-  spraying our ports cannot slip in keys before the caller's first packet; meanwhile the prompt
-  is held back rather than sent where a NAT'd caller would never hear it.  Wrong payload types, malformed
-  datagrams and packets while inactive are counted, never raised.  A new audio SSRC resets the
-  jitter buffer; RFC 4733 packets go through the `DtmfReceiver` and are returned from `receive()`
-  at once; audio goes through the jitter buffer and comes out, decoded, on `tick()`.  The jitter
-  buffer re-frames 10/30/40 ms packets into 20 ms frames, so a tick always plays 160 samples.
+  address, which is also where we send; which sources are taken, and when another takes over (NAT
+  rebinding, the SDP's address against a stranger, the grace of a NAT'd caller), is the
+  `SourceLatch`'s policy (ivr.media.source_latch).  Packets it holds back are dropped and counted
+  (`foreign_source`).  Wrong payload types, malformed datagrams and packets while inactive are
+  counted, never raised.  A new audio SSRC resets the jitter buffer; RFC 4733 packets go through the
+  `DtmfReceiver`, and the events they start or complete go to the listener at once; audio goes
+  through the jitter buffer and comes out on `tick()`.  The jitter buffer re-frames 10/30/40 ms
+  packets into 20 ms frames, so a tick always plays 160 samples.
 
 In-band DTMF
   With `inband_dtmf` the played-out frames go through the Goertzel detector.  The first frame in
@@ -32,10 +29,17 @@ In-band DTMF
   begins, as with RFC 4733's first packet); the `DtmfEvent` follows when the debounce confirms it.
   An in-band start that the debounce does not confirm is not followed by an event.
 
-Taps and live input (bridging)
-  A `StreamTap` set as `stream.tap` sees every played-out payload (or None) on `tick()` and every
-  RFC 4733 event `receive()` (or a tick's timeout flush) produces; `send_frame(frame)` hands the
-  player one live frame for its next tick.  `ivr.media.bridge.Bridge` is built from these two.
+One way out: the listener
+  Everything the stream has to tell goes to one `StreamListener`, set by the stream's owner (in a
+  call, its RtpLeg, which hands it on to whoever subscribed): `on_frame` sees every played-out
+  payload (or None) on `tick()`, and decodes it through `received_frame` only if it needs samples;
+  `on_events` gets the RFC 4733 events `receive()` starts or completes, at once, and the events a
+  tick produces (in-band digits, events whose end was lost) once that tick's packet is built.
+  `tick()` returns the one thing that is not an event: the datagram to send.
+
+Live input (bridging)
+  `send_frame(frame)` hands the player one live frame for its next tick.  `ivr.media.bridge.Bridge`
+  is a listener of both its streams that feeds each one's frames to the other.
 """
 
 from __future__ import annotations
@@ -56,10 +60,12 @@ from .goertzel import DtmfDetector, generate_dtmf
 from .jitter import JitterBuffer
 from .player import Player
 from .rtp import RTP_HEADER_SIZE, RtpPacket, RtpParseError, build_header
+from .source_latch import ACCEPTED, HELD_BACK, Address, SourceLatch
 
-__all__ = ["DIRECTIONS", "Address", "MediaEvent", "MediaStream", "StreamStats", "StreamTap"]
+__all__ = [
+    "DIRECTIONS", "Address", "AudioListener", "MediaEvent", "MediaStream", "StreamListener", "StreamStats",
+]  # fmt: skip
 
-Address = tuple[str, int]
 MediaEvent = DtmfEvent | DtmfStart
 Int16Array = npt.NDArray[np.int16]
 
@@ -86,14 +92,33 @@ class StreamStats:
     dtmf_sent: int = 0
 
 
-class StreamTap(Protocol):
-    """Sees what a stream receives (a bridge, a conference mixer, a monitor)."""
+class StreamListener(Protocol):
+    """The one way out of a stream: what it plays out and the key presses it hears."""
 
     def on_frame(self, stream: MediaStream, payload: bytes | None) -> None:
-        """The 160-byte payload (in `stream.codec`) played out by this tick, or None."""
+        """The 160-byte payload (in `stream.codec`) played out by this tick, or None.
+
+        `stream.received_frame` decodes it, for a listener that needs samples."""
 
     def on_events(self, stream: MediaStream, events: list[MediaEvent]) -> None:
-        """RFC 4733 events as `receive()` returns them (and events whose end was lost)."""
+        """Key presses: started or completed by a datagram, or by a tick (in-band, end lost)."""
+
+
+class AudioListener:
+    """A listener that wants samples: hands ``on_audio`` each played-out frame, decoded (a buffer
+    the stream reuses on its next tick), and nothing for ticks that played nothing."""
+
+    def __init__(self, on_audio: Callable[[Int16Array], None]) -> None:
+        self.on_audio = on_audio
+
+    def on_frame(self, stream: MediaStream, payload: bytes | None) -> None:
+        if payload is not None:
+            frame = stream.received_frame
+            assert frame is not None
+            self.on_audio(frame)
+
+    def on_events(self, stream: MediaStream, events: list[MediaEvent]) -> None:
+        pass
 
 
 class MediaStream:
@@ -114,7 +139,7 @@ class MediaStream:
         comfort_silence: bool = False,
         latch_timeout: float = 2.0,
         foreign_grace: float = 0.5,
-        on_audio: Callable[[Int16Array], None] | None = None,
+        listener: StreamListener | None = None,
     ) -> None:
         # RFC 3550 §5.1: random initial values make known-plaintext attacks and collisions harder.
         rng = rng if rng is not None else random.SystemRandom()
@@ -123,25 +148,19 @@ class MediaStream:
         self._timestamp = rng.getrandbits(32)
         self.codec = codec_by_name(codec) if isinstance(codec, str) else codec
         self.dtmf_pt = dtmf_pt
-        self.remote = remote
+        self.latch = SourceLatch(remote, timeout=latch_timeout, foreign_grace=foreign_grace)
         self.direction = "sendrecv"
         self._set_direction(direction)
-        self.latch_timeout = latch_timeout
-        self.foreign_grace = foreign_grace
-        self.on_audio = on_audio
+        self.listener = listener  # owned by whoever owns the stream: in a call, its RtpLeg
         self.player = Player(comfort_silence=comfort_silence)
         self.jitter = JitterBuffer(jitter_depth, jitter_max, silence_byte=self.codec.silence_byte)
-        self.tap: StreamTap | None = None
         self.stats = StreamStats()
         self._rx_payload: bytes | None = None  # payload played out on the last tick
         self._rx_frame: Int16Array | None = None  # ... decoded, when someone asked for it
 
-        self._latched: Address | None = None
-        self._last_latched_rx = 0.0
-        self._foreign_since: float | None = None  # first packet from elsewhere while unlatched
         self._remote_ssrc: int | None = None
         self._dtmf_ssrc: int | None = None
-        self._pending: list[MediaEvent] = []  # produced by tick(), drained by pop_events()
+        self._pending: list[MediaEvent] = []  # produced by this tick, told when it ends
         self._starts: list[DtmfStart] = []
         self._dtmf_rx = DtmfReceiver(on_start=self._starts.append)
         self._last_dtmf_rx = 0.0
@@ -170,9 +189,7 @@ class MediaStream:
     ) -> None:
         """Apply a (re-)negotiated answer: new address, codec, event payload type, hold state."""
         new_codec = codec_by_name(codec) if isinstance(codec, str) else codec
-        if addr != self.remote:
-            self.remote = addr
-            self._latched = None  # media moved: latch afresh to whoever now sends
+        self.latch.move(addr)
         if new_codec is not self.codec:
             self.codec = new_codec
             self.jitter.reset()  # queued payloads are in the old encoding
@@ -183,13 +200,18 @@ class MediaStream:
         self._talkspurt = False
 
     @property
+    def remote(self) -> Address | None:
+        """The address the SDP gave (`set_remote`)."""
+        return self.latch.remote
+
+    @property
     def latched(self) -> Address | None:
-        return self._latched
+        return self.latch.latched
 
     @property
     def send_address(self) -> Address | None:
         """Where `tick()`'s packets go: the latched source (symmetric RTP), else the SDP address."""
-        return self._latched if self._latched is not None else self.remote
+        return self.latch.send_address
 
     @property
     def recording(self) -> bool:
@@ -208,21 +230,16 @@ class MediaStream:
         frames, self._recording = self._recording or [], None
         return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
 
-    def pop_events(self) -> list[MediaEvent]:
-        """Events produced by `tick()` (in-band digits, events whose end was lost)."""
-        events, self._pending = self._pending, []
-        return events
-
     # -- receive side --------------------------------------------------------------------------
 
-    def receive(self, data: bytes, addr: Address, now: float) -> list[MediaEvent]:
-        """Take one datagram; returns DTMF events it completes or starts.  Never raises."""
+    def receive(self, data: bytes, addr: Address, now: float) -> None:
+        """Take one datagram; DTMF events it starts or completes go to the listener.  Never raises."""
         stats = self.stats
         stats.packets_received += 1
         stats.bytes_received += len(data)
         if not self._receiving:
             stats.not_receiving += 1
-            return []
+            return
         if len(data) > RTP_HEADER_SIZE and data[0] == 0x80:
             # Fast path for the usual packet (V=2, no padding, extension or CSRC): no dataclass.
             second, seq, timestamp, ssrc = _FIXED_HEADER.unpack_from(data, 1)
@@ -233,7 +250,7 @@ class MediaStream:
                 packet = RtpPacket.parse(data)
             except RtpParseError:
                 stats.malformed += 1
-                return []
+                return
             second = packet.payload_type | (0x80 if packet.marker else 0)
             pt, seq, timestamp, ssrc = (
                 packet.payload_type,
@@ -245,33 +262,14 @@ class MediaStream:
         is_dtmf = pt == self.dtmf_pt
         if pt != self.codec.payload_type and not is_dtmf:
             stats.wrong_payload_type += 1
-            return []
+            return
 
-        latched = self._latched
-        if latched is None:
-            remote = self.remote
-            if remote is not None and (addr[0] != remote[0] or addr[1] != remote[1]):
-                # Not from where the signalling said: a caller behind NAT, or a stranger spraying
-                # our ports before the caller's first packet. Give the signalled address a moment;
-                # only if it stays silent does this source latch (a NAT'd caller's audio waits).
-                if self._foreign_since is None:
-                    self._foreign_since = now
-                if now - self._foreign_since < self.foreign_grace:
-                    stats.foreign_source += 1
-                    return []
-            self._latched = (addr[0], addr[1])
-        elif addr[0] != latched[0] or addr[1] != latched[1]:
-            # The address the signalling gave always takes the latch back: otherwise a stranger
-            # spraying RTP at our ports before the caller's first packet keeps the call's audio
-            # and keys for as long as it goes on sending (RTP bleed).
-            remote = self.remote
-            signalled = remote is not None and addr[0] == remote[0] and addr[1] == remote[1]
-            if not signalled and now - self._last_latched_rx <= self.latch_timeout:
+        verdict = self.latch.accept(addr, now)
+        if verdict != ACCEPTED:
+            if verdict == HELD_BACK:
                 stats.foreign_source += 1
-                return []
-            self._latched = (addr[0], addr[1])
+                return
             stats.relatched += 1
-        self._last_latched_rx = now
 
         if not is_dtmf:
             if ssrc != self._remote_ssrc:
@@ -280,7 +278,7 @@ class MediaStream:
                     self.jitter.reset()
                 self._remote_ssrc = ssrc
             self.jitter.push(seq, timestamp, payload, now)
-            return []
+            return
 
         events: list[MediaEvent] = []
         if ssrc != self._dtmf_ssrc:
@@ -295,9 +293,8 @@ class MediaStream:
         events.extend(self._starts)  # a DtmfStart comes before its own completion
         self._starts.clear()
         events.extend(completed)
-        if events and self.tap is not None:
-            self.tap.on_events(self, events)
-        return events
+        if events and self.listener is not None:
+            self.listener.on_events(self, events)
 
     @property
     def received_frame(self) -> Int16Array | None:
@@ -316,23 +313,17 @@ class MediaStream:
 
     def _receive_tick(self, now: float) -> None:
         # Runs for every call 50 times a second: attributes are read once, and the common case
-        # (nobody listens, no key in progress) costs a jitter pop and a few tests.
+        # (no key in progress, a listener that decodes nothing) costs a jitter pop and a few tests.
         payload = self._rx_payload = self.jitter.pop_frame()
         self._rx_frame = None
-        if self.tap is not None:
-            self.tap.on_frame(self, payload)
-        if payload is not None and self.on_audio is not None:
-            frame = self.received_frame
-            assert frame is not None
-            self.on_audio(frame)
+        listener = self.listener
+        if listener is not None:
+            listener.on_frame(self, payload)
         if self._detector is not None or self._recording is not None:
             self._scan_and_record(self.received_frame)
         self._rx_timestamp = (self._rx_timestamp + FRAME) & 0xFFFF_FFFF
         if now - self._last_dtmf_rx > DTMF_END_TIMEOUT and self._dtmf_rx.in_progress:
-            flushed = self._dtmf_rx.flush()
-            self._pending.extend(flushed)
-            if flushed and self.tap is not None:
-                self.tap.on_events(self, list(flushed))
+            self._pending.extend(self._dtmf_rx.flush())
 
     def _scan_and_record(self, frame: Int16Array | None) -> None:
         detector = self._detector
@@ -369,14 +360,21 @@ class MediaStream:
         """Send these 160 live samples on the next tick (mixed with a playing prompt, if any)."""
         self.player.feed(frame)
 
-    @property
-    def sending_dtmf(self) -> bool:
-        return bool(self._dtmf_queue or self._inband_tx)
-
     def tick(self, now: float) -> bytes | None:
-        """One 20 ms step: play out one received frame; return the packet to send, if any."""
+        """One 20 ms step: play out one received frame; return the packet to send, if any.
+
+        The events this step produced go to the listener once its packet is built: a barge-in
+        they cause stops the prompt from the next frame on."""
         if self._receiving:
             self._receive_tick(now)
+        packet = self._send_tick(now)
+        if self._pending:
+            events, self._pending = self._pending, []
+            if self.listener is not None:
+                self.listener.on_events(self, events)
+        return packet
+
+    def _send_tick(self, now: float) -> bytes | None:
         # The timestamp follows the sampling clock: one frame per 20 ms actually elapsed, so a late
         # or skipped tick shows up as a timestamp jump, not as drift (RFC 3550 §5.1).
         last = self._last_tick
@@ -385,9 +383,8 @@ class MediaStream:
             self._timestamp = (self._timestamp + FRAME * (frames if frames > 1 else 1)) & 0xFFFF_FFFF
         self._last_tick = now
 
-        # Nowhere to send (no latch, no SDP address), or on probation: both need an empty latch,
-        # which a call in progress has long left behind, so that test comes first.
-        if not self._sending or (self._latched is None and (self.remote is None or self._on_probation(now))):
+        # Nowhere to send (no latch, no SDP address), or a NAT'd caller's source on probation.
+        if not self._sending or not self.latch.can_send(now):
             self._talkspurt = False
             return None
         if self._dtmf_queue:
@@ -402,13 +399,6 @@ class MediaStream:
         marker = not self._talkspurt  # RFC 3551 §4.1: first packet after silence
         self._talkspurt = True
         return self._emit(marker, self.codec.payload_type, self._timestamp, payload)
-
-    def _on_probation(self, now: float) -> bool:
-        """A source other than the SDP's sends and the SDP's address has been silent: most likely
-        a caller behind NAT, whom audio sent to the SDP's (private) address never reaches. The
-        prompt waits for the latch (``foreign_grace`` at most) instead of losing its first words."""
-        since = self._foreign_since
-        return self._latched is None and since is not None and now - since < self.foreign_grace + 0.1
 
     def _next_dtmf_packet(self) -> bytes | None:
         item = self._dtmf_queue.popleft()

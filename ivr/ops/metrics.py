@@ -98,10 +98,6 @@ class Metrics:
         if self._on_gc not in gc.callbacks:
             gc.callbacks.append(self._on_gc)
 
-    def unwatch_gc(self) -> None:
-        if self._on_gc in gc.callbacks:
-            gc.callbacks.remove(self._on_gc)
-
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_started = time.perf_counter()

@@ -23,7 +23,7 @@ import numpy as np
 
 from ivr import _compiled
 from ivr.media.goertzel import generate_dtmf
-from ivr.media.stream import MediaStream
+from ivr.media.stream import MediaEvent, MediaStream
 
 HEADER = struct.Struct("!BBHII")
 CALLER = ("127.0.0.1", 40000)
@@ -39,13 +39,32 @@ def event(digit: int, end: bool, duration: int) -> bytes:
     return struct.pack("!BBH", digit, (0x80 if end else 0) | 10, duration)
 
 
+class Told:
+    """The stream's listener: every event it reports, and a barge-in on keys received between
+    ticks (those a tick reports, in-band and timed out, are only noted)."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.ticking = False
+
+    def on_frame(self, stream: MediaStream, payload: bytes | None) -> None:
+        pass
+
+    def on_events(self, stream: MediaStream, events: list[MediaEvent]) -> None:
+        for item in events:
+            self.events.append(repr(item))
+            if not self.ticking and stream.player.stop_interruptible():
+                self.events.append("barge-in")
+
+
 def session(inband: bool) -> dict[str, object]:
     rng = random.Random(20261204 + inband)
     stream = MediaStream("PCMU", 101, CALLER, rng=random.Random(7), inband_dtmf=inband, record=True)
     stream.player.play(np.asarray(rng.choices(range(-8000, 8000), k=160 * 400), dtype=np.int16))
     tone = stream.codec.encode(generate_dtmf("5", 120))
     sent = hashlib.sha256()
-    events: list[str] = []
+    told = Told()
+    stream.listener = told
     seq, ts, ssrc = 1000, 5000, 0xCAFE
     now = 100.0
     backlog: list[tuple[bytes, tuple[str, int]]] = []
@@ -80,25 +99,23 @@ def session(inband: bool) -> dict[str, object]:
             backlog.append(backlog[-1])  # duplicated
         if rng.random() > 0.03:  # otherwise held back: a burst arrives with the next frame
             for data, source in backlog:
-                for item in stream.receive(data, source, now):
-                    events.append(repr(item))
-                    if stream.player.stop_interruptible():
-                        events.append("barge-in")
+                stream.receive(data, source, now)
             backlog.clear()
         if frame == 700:
             stream.send_dtmf("12#")
         if frame == 1800:
             stream.player.play(np.asarray(rng.choices(range(-100, 100), k=160 * 50), dtype=np.int16))
+        told.ticking = True
         packet = stream.tick(now)
+        told.ticking = False
         if packet is not None:
             sent.update(len(packet).to_bytes(2, "big") + packet)
-        events.extend(repr(item) for item in stream.pop_events())
         if frame % 50 == 0 and stream.received_frame is not None:
             sent.update(stream.received_frame.tobytes())
     recording = stream.stop_recording()
     return {
         "sent": sent.hexdigest(),
-        "events": events,
+        "events": told.events,
         "stats": repr(stream.stats),
         "jitter": repr(stream.jitter.stats),
         "recording": hashlib.sha256(recording.tobytes()).hexdigest(),

@@ -13,8 +13,9 @@ from ivr.media.dtmf import DtmfEvent, DtmfStart, TelephoneEvent
 from ivr.media.g711 import codec_by_name
 from ivr.media.goertzel import generate_dtmf
 from ivr.media.rtp import RtpPacket, seq_diff, ts_diff
-from ivr.media.stream import MediaEvent, MediaStream
+from ivr.media.stream import AudioListener, MediaEvent, MediaStream
 
+from .listeners import Recorder, recorded
 from .pcap_reader import read_udp
 
 A_ADDR = ("10.0.0.1", 4000)
@@ -36,8 +37,8 @@ class Link:
         self.a, self.b, self.now = a, b, now
         self.sent_a: list[RtpPacket | None] = []
         self.sent_b: list[RtpPacket | None] = []
-        self.events_a: list[object] = []
-        self.events_b: list[object] = []
+        self.events_a = recorded(a).events
+        self.events_b = recorded(b).events
 
     def run(self, ticks: int, step: float = 0.02) -> None:
         for _ in range(ticks):
@@ -47,11 +48,9 @@ class Link:
             self.sent_a.append(RtpPacket.parse(out_a) if out_a else None)
             self.sent_b.append(RtpPacket.parse(out_b) if out_b else None)
             if out_a:
-                self.events_b += self.b.receive(out_a, A_ADDR, self.now)
+                self.b.receive(out_a, A_ADDR, self.now)
             if out_b:
-                self.events_a += self.a.receive(out_b, B_ADDR, self.now)
-            self.events_a += self.a.pop_events()
-            self.events_b += self.b.pop_events()
+                self.a.receive(out_b, B_ADDR, self.now)
 
 
 def test_sequence_timestamps_and_marker() -> None:
@@ -105,10 +104,10 @@ def test_audio_arrives_decoded_after_jitter_prefill() -> None:
     a, b = pair()
     b.start_recording()
     heard: list[np.ndarray] = []
-    b.on_audio = lambda frame: heard.append(frame.copy())
     signal = (np.sin(np.arange(160 * 10) / 7) * 8000).astype(np.int16)
     a.player.play(signal)
     link = Link(a, b)
+    b.listener = AudioListener(lambda frame: heard.append(frame.copy()))
     link.run(15)
     expected = PCMU.decode(PCMU.encode(signal))
     assert np.array_equal(np.concatenate(heard), expected)
@@ -192,11 +191,11 @@ def test_barge_in_within_one_frame() -> None:
 
 def test_sipp_capture_through_stream() -> None:
     stream = MediaStream("PCMU", 101, None, rng=random.Random(3))
-    got: list[object] = []
+    got = recorded(stream).events
     now = 0.0
     for datagram in read_udp("/usr/share/sip-tester/dtmf_2833_star.pcap"):
         now += 0.02
-        got += stream.receive(datagram.payload, datagram.src, now)
+        stream.receive(datagram.payload, datagram.src, now)
         stream.tick(now)
     assert [e.digit for e in got if isinstance(e, DtmfEvent)] == ["*"]
     assert stream.latched == ("192.168.0.3", 49176)
@@ -256,7 +255,8 @@ def test_ssrc_change_resets_jitter_buffer() -> None:
 def test_truncated_packets_counted(size: int) -> None:
     s = MediaStream("PCMU", 101, B_ADDR, rng=random.Random(7))
     good = rtp(1)
-    assert s.receive(good[:size], B_ADDR, now=1.0) == []
+    s.receive(good[:size], B_ADDR, now=1.0)
+    assert recorded(s).events == []
     assert s.stats.malformed == 1
     assert s.latched is None
 
@@ -309,12 +309,14 @@ def test_new_remote_address_unlatches() -> None:
 
 def test_lost_end_packets_reported_after_timeout() -> None:
     s = MediaStream("PCMU", 101, B_ADDR, rng=random.Random(11))
+    told = recorded(s).events
     start = bytes(RtpPacket(101, 1, 800, 0x1111, bytes(TelephoneEvent(3, False, 10, 160)), True))
-    assert s.receive(start, B_ADDR, now=1.0) == [DtmfStart("3", 800)]
+    s.receive(start, B_ADDR, now=1.0)
+    assert told == [DtmfStart("3", 800)]  # at once, for barge-in
     s.tick(1.5)
-    assert s.pop_events() == []
+    assert told == [DtmfStart("3", 800)]
     s.tick(2.1)
-    assert s.pop_events() == [DtmfEvent("3", 800, 160)]
+    assert told == [DtmfStart("3", 800), DtmfEvent("3", 800, 160)]
 
 
 def test_tick_cost() -> None:
@@ -383,30 +385,47 @@ def test_inband_digit_starts_on_its_first_confident_frame() -> None:
     assert start.start_timestamp == event.start_timestamp
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.frames: list[bytes | None] = []
-        self.events: list[object] = []
-
-    def on_frame(self, stream: MediaStream, payload: bytes | None) -> None:
-        self.frames.append(payload)
-
-    def on_events(self, stream: MediaStream, events: list[MediaEvent]) -> None:
-        self.events += events
-
-
-def test_tap_sees_every_tick_and_rfc4733_events() -> None:
+def test_the_listener_sees_every_tick_and_rfc4733_events() -> None:
     a, b = pair()
-    tap = Recorder()
-    b.tap = tap
     a.player.play(np.full(160 * 5, 300, np.int16))
     link = Link(a, b)
+    told = recorded(b)
     link.run(8)
     a.send_dtmf("5")
     link.run(15)
-    assert len(tap.frames) == 23
-    assert sum(f is not None for f in tap.frames) == 5
-    assert [type(e) for e in tap.events] == [DtmfStart, DtmfEvent]
+    assert len(told.frames) == 23
+    assert sum(f is not None for f in told.frames) == 5
+    assert [type(e) for e in told.events] == [DtmfStart, DtmfEvent]
+
+
+class BargeIn(Recorder):
+    """Stops the prompt on every key press it is told of, as a call does (barge-in)."""
+
+    def on_events(self, stream: MediaStream, events: list[MediaEvent]) -> None:
+        super().on_events(stream, events)
+        stream.player.stop_interruptible()
+
+
+def test_a_tick_tells_its_events_once_its_packet_is_built() -> None:
+    # An in-band digit becomes known during a tick: the frame that tick sends still goes out, and
+    # the barge-in it causes silences the next one (a key received between ticks, the next tick).
+    caller = MediaStream("PCMU", None, A_ADDR, rng=random.Random(1))
+    ivr = MediaStream("PCMU", None, B_ADDR, rng=random.Random(2), inband_dtmf=True)
+    ivr.listener = barge = BargeIn()
+    ivr.player.play(np.full(160 * 100, 300, np.int16))
+    caller.send_dtmf("7")
+    now = 1.0
+    sent: list[bytes | None] = []
+    while not barge.events:
+        assert len(sent) < 50, "the digit was never heard"
+        now += 0.02
+        out = caller.tick(now)
+        if out:
+            ivr.receive(out, B_ADDR, now)
+        sent.append(ivr.tick(now))
+    assert isinstance(barge.events[0], DtmfStart)
+    assert sent[-1] is not None  # built before the start was told
+    assert ivr.tick(now + 0.02) is None  # the prompt stopped from the next frame on
 
 
 def test_send_frame_goes_out_on_the_next_tick_and_mixes_with_a_prompt() -> None:
