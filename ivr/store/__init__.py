@@ -3,7 +3,8 @@
 ``base`` defines the interface, one protocol per concern (callbacks, call records, the agent board,
 the live state of workers; ``Store`` is all of them), and the callback state machine; ``sqlite``
 implements them on SQLite in WAL mode. A second backend (PostgreSQL, for several IVR nodes sharing
-one store) would implement the same protocols; none exists yet.
+one store) would implement the same protocols; none exists yet. Every method blocks (a commit is
+an fsync): a server runs them on its ``StoreThread`` (``thread``), one at a time, in order.
 """
 
 from ivr.store.base import (
