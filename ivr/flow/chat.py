@@ -15,7 +15,6 @@ from typing import TextIO
 
 from ivr.flow import model as m
 from ivr.flow.interpreter import FlowResult, Interpreter
-from ivr.flow.lookup import http_lookup
 from ivr.flow.port import (
     CallbackOutcome,
     CallbackRequest,
@@ -27,6 +26,7 @@ from ivr.flow.port import (
     TransferOutcome,
     TransferRequest,
 )
+from ivr.flow.sources import http_lookup
 from ivr.flow.testing import parse_input
 
 

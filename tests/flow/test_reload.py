@@ -8,9 +8,10 @@ import shutil
 from pathlib import Path
 
 from ivr.flow.interpreter import Interpreter
-from ivr.flow.model import HangupStep, SayStep
 from ivr.flow.port import SayResult
 from ivr.flow.reload import FlowRegistry
+from ivr.flow.steps.control import SayStep
+from ivr.flow.steps.ending import HangupStep
 from ivr.flow.testing import ScriptedPort
 
 FLOWS = Path(__file__).parents[2] / "flows"
