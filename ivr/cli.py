@@ -26,10 +26,10 @@ from ivr.ops.stall_watch import StallWatch
 if TYPE_CHECKING:
     from aiohttp.web import AppRunner
 
+    from ivr.app.flow_application import FlowApplication
     from ivr.handoff.service import Handoff
     from ivr.net.workers import WorkerSet
     from ivr.ops.live_view import LiveView
-    from ivr.serve import FlowApplication
 
 DEFAULT_CACHE = Path("audio") / "cache"
 
@@ -195,14 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--local-port", type=int, default=0)
     _add_common(call)
 
+    from ivr.app.sip_conversation_tests import cmd_test_over_sip
     from ivr.flow.cli import add_flow_commands
 
-    add_flow_commands(commands)
+    add_flow_commands(commands, test_over_sip=cmd_test_over_sip)
     from ivr.speech.cli import add_speech_commands
 
     add_speech_commands(commands)
+    from ivr.app.prompt_rendering import add_prompt_commands
     from ivr.handoff.cli import add_callback_commands
-    from ivr.speech.render import add_prompt_commands
 
     add_prompt_commands(commands)
 
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "call":
         return asyncio.run(_call(args))
     if args.command == "demo":
-        from ivr.demo import main_demo
+        from ivr.app.demo import main_demo
 
         return main_demo(args.cache_dir, args.flows)
     return 2
@@ -297,8 +298,8 @@ def _log_media_build() -> None:
 
 
 async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> int:
+    from ivr.app.flow_application import FlowApplication
     from ivr.flow.reload import FlowRegistry
-    from ivr.serve import FlowApplication
     from ivr.speech.models import ModelRegistry
     from ivr.speech.prompts import PromptLibrary
 
@@ -396,7 +397,7 @@ def _live_view(application: FlowApplication, handoff: Handoff, workers: WorkerSe
     if workers is None or workers.count < 2:
         return LiveView(application)
     live = LiveView(
-        application, handoff.store, handoff.store_call,
+        application, handoff.store, handoff.store_thread,
         owner=handoff.config.owner, run=handoff.config.run, queue=handoff.queue,
     )  # fmt: skip
     handoff.remote_waiting = live.others_waiting
@@ -466,7 +467,7 @@ async def _register(engine: Engine, aor: str, password: str, log: object) -> Non
 
 
 async def _call(args: argparse.Namespace) -> int:
-    from ivr.caller import Action, parse_timed, place_call, write_wav
+    from ivr.app.caller import Action, parse_timed, place_call, write_wav
     from ivr.speech.prompts import PromptLibrary
 
     try:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ivr.app.caller import speech_segments
 from ivr.call.bridging import BridgeOutcome, connect_calls
 from ivr.call.call import Call
 from ivr.call.engine import Engine, EngineConfig
-from ivr.caller import speech_segments
 from ivr.media.prompts import tone
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from ivr.call.call import Call
 from ivr.call.engine import Engine, EngineConfig
+from ivr.flow.conversation_tests import ScriptedPort
 from ivr.flow.port import CallbackOutcome, CallbackRequest
-from ivr.flow.testing import ScriptedPort
 from ivr.handoff.agents import AgentPool
 from ivr.handoff.asking import speakable_windows
 from ivr.handoff.promise import hours_from_windows, offer_slots

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ivr.app.caller import Action, place_call, speech_segments
 from ivr.call.call import Call, CallGone, PlayOutcome
 from ivr.call.engine import DialFailed, Engine, EngineConfig
-from ivr.caller import Action, place_call, speech_segments
 from ivr.media.prompts import tone
 from ivr.speech.prompts import PromptLibrary
 

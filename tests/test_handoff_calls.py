@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ivr.app.caller import speech_segments
 from ivr.call.call import Call
 from ivr.call.engine import Engine, EngineConfig
-from ivr.caller import speech_segments
 from ivr.media.prompts import tone
 from ivr.speech.prompts import PromptLibrary
 from ivr.store.base import Booking

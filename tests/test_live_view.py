@@ -5,22 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
+from ivr.app.flow_application import FlowApplication
 from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.ops.live_view import LiveView
-from ivr.serve import FlowApplication
 from ivr.store.sqlite import SqliteStore
-
-
-async def inline(fn: Any, *args: Any) -> Any:
-    return fn(*args)
+from ivr.store.thread import StoreThread
 
 
 def view(store: SqliteStore, owner: str, queue: VirtualQueue | None = None) -> LiveView:
     flows = FlowApplication.__new__(FlowApplication)  # only its table of live calls is used
     flows.live = {}
-    return LiveView(flows, store, inline, owner=owner, run="run-1", queue=queue)
+    return LiveView(flows, store, StoreThread(), owner=owner, run="run-1", queue=queue)
 
 
 def test_workers_read_each_others_calls_and_callers_on_hold(tmp_path: Path) -> None:

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from ivr.app.caller import Action, place_call
+from ivr.app.flow_application import FlowApplication
 from ivr.call.engine import Engine, EngineConfig
-from ivr.caller import Action, place_call
 from ivr.flow.reload import FlowRegistry
-from ivr.serve import FlowApplication
 from ivr.speech.prompts import PromptLibrary
 from tests.server import REPO
 

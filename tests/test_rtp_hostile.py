@@ -14,8 +14,8 @@ import random
 import socket
 from pathlib import Path
 
+from ivr.app.caller import speech_segments
 from ivr.call.engine import Engine, EngineConfig
-from ivr.caller import speech_segments
 from ivr.media.dtmf import TelephoneEvent
 from ivr.media.rtp import RtpPacket
 from tests.server import RunningServer, answers_options, ivr_server

@@ -8,8 +8,8 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+from ivr.app.caller import Action, CallReport, place_call
 from ivr.call.engine import Engine, EngineConfig
-from ivr.caller import Action, CallReport, place_call
 from tests.server import RunningServer, answers_options, ivr_server
 
 EXTENSIONS = "100-130"  # a small range keeps svwar to a few seconds

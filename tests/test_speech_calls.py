@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ivr.app.caller import Action, CallReport, place_call, write_wav
 from ivr.call.engine import Engine, EngineConfig
-from ivr.caller import Action, CallReport, place_call, write_wav
 from ivr.speech.prompts import PromptLibrary
 from tests.server import REPO, RunningServer, ivr_server
 from tests.test_http_api import TOKEN, free_tcp_port, http

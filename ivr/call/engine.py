@@ -23,11 +23,12 @@ from ivr.net.rtp_transport import RtpPoller, RtpPortAllocator, RtpSocket
 from ivr.net.sip_endpoint import SipEndpoint
 from ivr.net.workers import Forwarder, WorkerSet
 from ivr.sip import events as ev
-from ivr.sip.message import SipParseError, SipRequest, new_call_id
+from ivr.sip.errors import SipParseError
+from ivr.sip.message import SipRequest, new_call_id
 from ivr.sip.ratelimit import RateLimiter
 from ivr.sip.sdp import (
-    Codec,
     Negotiated,
+    PayloadFormat,
     SessionDescription,
     audio_media,
     build_answer,
@@ -41,7 +42,7 @@ from ivr.sip.useragent import UserAgent, UserAgentConfig
 IncomingHandler = Callable[[Call], Awaitable[None]]
 log = get_logger(component="engine")
 
-OFFER_CODECS = [Codec(0, "PCMU", 8000), Codec(8, "PCMA", 8000)]
+OFFER_CODECS = [PayloadFormat(0, "PCMU", 8000), PayloadFormat(8, "PCMA", 8000)]
 DTMF_PAYLOAD_TYPE = 101
 # Test and lab aid: a caller may ask us to ring this long before answering (CANCEL tests).
 ANSWER_DELAY_HEADER = "X-IVR-Answer-Delay"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from ivr.flow import model as m
+from ivr.flow.conversation_tests import parse_input
 from ivr.flow.interpreter import FlowResult, Interpreter
 from ivr.flow.port import (
     CallbackOutcome,
@@ -27,7 +28,6 @@ from ivr.flow.port import (
     TransferRequest,
 )
 from ivr.flow.sources import http_lookup
-from ivr.flow.testing import parse_input
 
 
 class TerminalPort:

@@ -9,12 +9,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ivr.flow.validate import check_file
 
 
-def add_flow_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_flow_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    *,
+    test_over_sip: Callable[[argparse.Namespace], int] | None = None,
+) -> None:
+    """``test_over_sip`` runs ``ivr test --sip``: real calls, which the application layer places."""
     validate = subparsers.add_parser("validate", help="check flows; every mistake as file:line:column")
     validate.add_argument("flows", nargs="+", type=Path, metavar="FLOW")
     validate.set_defaults(handler=cmd_validate)
@@ -35,7 +41,7 @@ def add_flow_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     test.add_argument("--token", default=None, help="the server's API token (or IVR_API_TOKEN)")
     test.add_argument("--cache-dir", type=Path, default=Path("audio") / "cache", help="rendered speech")
-    test.set_defaults(handler=cmd_test)
+    test.set_defaults(handler=cmd_test, test_over_sip=test_over_sip)
 
     graph = subparsers.add_parser("graph", help="draw a flow: Mermaid, Graphviz DOT, SVG or PNG")
     graph.add_argument("flow", type=Path, metavar="FLOW")
@@ -81,42 +87,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from ivr.flow.testing import main_test
+    from ivr.flow.conversation_tests import main_test
 
     if args.sip:
-        return _test_over_sip(args)
+        if args.test_over_sip is None:
+            print("ivr test: --sip is not available here", file=sys.stderr)
+            return 2
+        return int(args.test_over_sip(args))
     return main_test(args.flows)
-
-
-def _test_over_sip(args: argparse.Namespace) -> int:
-    import os
-
-    from ivr.flow.sip_runner import Api, run_file_sip
-    from ivr.flow.testing import load_cases, report, tests_file_for
-    from ivr.sip.message import SipParseError
-    from ivr.sip.uri import parse_uri
-
-    token = args.token or os.environ.get("IVR_API_TOKEN", "")
-    if not args.api or not token:
-        print("ivr test: --sip needs the server's --api URL and --token (or IVR_API_TOKEN)", file=sys.stderr)
-        return 2
-    try:
-        server = parse_uri(args.sip if args.sip.startswith("sip") else f"sip:{args.sip}")
-    except SipParseError as exc:
-        print(f"ivr test: bad --sip address: {exc.reason}", file=sys.stderr)
-        return 2
-    failed = 0
-    for path in args.flows:
-        tests_path = path if path.name.endswith(".tests.yaml") else tests_file_for(path)
-        flow_path, _ = load_cases(tests_path)
-        flow, _ = check_file(flow_path)
-        name = flow.name if flow is not None else flow_path.stem
-        # The flow runs on the server; its name is the number dialled (sip:support@server).
-        target = f"sip:{server.user or name}@{server.host}:{server.port or 5060}"
-        print(f"== {tests_path} over SIP to {target}")
-        results = asyncio.run(run_file_sip(tests_path, target, Api(args.api, token), args.cache_dir))
-        failed += report(results)
-    return 1 if failed else 0
 
 
 def cmd_graph(args: argparse.Namespace) -> int:

@@ -16,39 +16,32 @@ time); a failed write is logged and the next sync or claim corrects the picture.
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import Executor
-from typing import Any
-
 from ivr.handoff.agents import AgentPool, AgentState, Change
-from ivr.logs import get_logger
 from ivr.store.sqlite import SqliteStore
-
-log = get_logger()
+from ivr.store.thread import StoreThread
 
 
 class AgentBoard:
-    def __init__(self, pool: AgentPool, store: SqliteStore, executor: Executor, owner: str, run: str) -> None:
+    def __init__(
+        self, pool: AgentPool, store: SqliteStore, thread: StoreThread, owner: str, run: str
+    ) -> None:
         self.pool = pool
         self.store = store
-        self.executor = executor
+        self.thread = thread  # the store's, shared with the handoff service
         self.owner = owner  # this process
         self.run = run  # this start of the server: shared by its workers
         self._seen: dict[str, int] = {}  # agent -> board version last adopted
         self._claimed: set[str] = set()  # claimed here, not rung yet: the board is ahead of the pool
         pool.on_change = self.publish
 
-    async def _db(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
-
     async def join(self) -> None:
         rows = [(a.id, a.state.value, a.since) for a in self.pool]
-        await self._db(self.store.board_join, self.run, self.owner, rows)
+        await self.thread.run(self.store.board_join, self.run, self.owner, rows)
         await self.sync()
 
     async def claim(self, agent_id: str, now: float) -> bool:
         """True when this process may ring the agent; else the pool learns who has them."""
-        if await self._db(self.store.board_claim, agent_id, self.owner, self.run, now):
+        if await self.thread.run(self.store.board_claim, agent_id, self.owner, self.run, now):
             self._claimed.add(agent_id)
             return True
         await self.sync()
@@ -61,18 +54,14 @@ class AgentBoard:
         """Put this process's state of the agent on the board (after a change, or an unused claim)."""
         self._claimed.discard(agent_id)
         agent = self.pool.get(agent_id)
-        try:
-            future = asyncio.get_running_loop().run_in_executor(
-                self.executor, self.store.board_publish, agent.id, agent.state.value, agent.since, self.owner
-            )
-        except RuntimeError:  # no loop: a tool or test driving the pool directly
-            self.store.board_publish(agent.id, agent.state.value, agent.since, self.owner)
-            return
-        future.add_done_callback(_log_failure)
+        self.thread.post(
+            "agent board not updated",
+            self.store.board_publish, agent.id, agent.state.value, agent.since, self.owner,
+        )  # fmt: skip
 
     async def sync(self) -> None:
         """Adopt what other processes changed since the last sync."""
-        rows: list[tuple[str, str, float, str, int]] = await self._db(self.store.board_read)
+        rows: list[tuple[str, str, float, str, int]] = await self.thread.run(self.store.board_read)
         known = {a.id for a in self.pool}
         for agent_id, state, since, owner, version in rows:
             if agent_id not in known or agent_id in self._claimed:
@@ -85,8 +74,3 @@ class AgentBoard:
                 continue
             self._seen[agent_id] = version
             self.pool.adopt(agent_id, AgentState(state), since)
-
-
-def _log_failure(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("agent board not updated", error=str(future.exception()))

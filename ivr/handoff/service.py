@@ -22,7 +22,7 @@ import json
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -57,6 +57,7 @@ from ivr.store.base import (
     spacing_of,
 )
 from ivr.store.sqlite import SqliteStore
+from ivr.store.thread import StoreThread
 
 Int16Array = npt.NDArray[np.int16]
 T = TypeVar("T")
@@ -134,10 +135,10 @@ class Handoff:
         self.engine: Engine | None = None  # set once the engine exists (it needs our handlers)
         # One thread owns all store calls: SQLite connections belong to a thread, and commits
         # (an fsync each) then never block the event loop nor race each other.
-        self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self.store_thread = StoreThread(executor)
         # Several worker processes agree on the agents through the store (see board.py).
         run = self.config.run or self.config.owner
-        self.board = AgentBoard(pool, store, self._executor, self.config.owner, run)
+        self.board = AgentBoard(pool, store, self.store_thread, self.config.owner, run)
         self._entered: dict[str, float] = {}  # call id -> when the caller joined the line
         self._busy: set[int] = set()  # callbacks being served by this process
         self.served_callbacks = 0
@@ -152,9 +153,8 @@ class Handoff:
     # -- helpers ------------------------------------------------------------------------------
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Store calls fsync (a few ms): off the event loop."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        """Store calls fsync (a few ms): off the event loop, on the store's thread."""
+        return await self.store_thread.run(fn, *args, **kwargs)
 
     async def _say(
         self, call: Call, key: str, language: str, interruptible: bool = True, **values: Any
@@ -224,10 +224,6 @@ class Handoff:
 
     async def record_call(self, record: CallRecord) -> None:
         await self._db(self.store.record_call, record)
-
-    async def store_call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a store method on the store's own thread (for the HTTP API and the CLI)."""
-        return await self._db(fn, *args)
 
     # -- transfer -----------------------------------------------------------------------------
 

@@ -116,7 +116,7 @@ class SipEndpoint:
         self._rearm()
 
     def _flush(self) -> None:
-        for data, addr in self.ua.datagrams_to_send(self._loop.time()):
+        for data, addr in self.ua.datagrams_to_send():
             target = self.resolver.address_now(addr)
             if target is None:
                 self.resolver.when_resolved(addr, functools.partial(self._send, data))

@@ -12,8 +12,8 @@ import contextlib
 from collections.abc import Callable
 
 from ivr.logs import get_logger
+from ivr.sip.errors import SipParseError
 from ivr.sip.framing import StreamFramer
-from ivr.sip.message import SipParseError
 
 Address = tuple[str, int]
 log = get_logger(component="sip-tcp")

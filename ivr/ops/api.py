@@ -19,13 +19,13 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import generate_latest
 
+from ivr.app.flow_application import FlowApplication
 from ivr.call.engine import Engine
 from ivr.handoff.agents import AgentEvent, AgentState, InvalidTransition
 from ivr.handoff.service import Handoff
 from ivr.ops.live_view import LiveView
 from ivr.ops.metrics import Metrics
 from ivr.ops.openapi import OPENAPI
-from ivr.serve import FlowApplication
 from ivr.store.base import ACTIVE_STATES, CallbackState, StaleState, StoreError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -97,7 +97,7 @@ async def metrics(request: web.Request) -> web.Response:
     m.queue_length.set(len(ops.handoff.queue))
     for agent_state in AgentState:
         m.agents.labels(agent_state.value).set(sum(1 for a in ops.handoff.pool if a.state is agent_state))
-    records = await ops.handoff.store_call(ops.handoff.store.list_callbacks)
+    records = await ops.handoff.store_thread.run(ops.handoff.store.list_callbacks)
     now = time.time()
     for state in CallbackState:
         m.callbacks.labels(state.value).set(sum(1 for r in records if r.state is state))
@@ -119,7 +119,7 @@ async def supervisor_page(request: web.Request) -> web.Response:
 
 async def snapshot(ops: Ops) -> dict[str, Any]:
     now = time.time()
-    records = await ops.handoff.store_call(ops.handoff.store.list_callbacks, ACTIVE_STATES)
+    records = await ops.handoff.store_thread.run(ops.handoff.store.list_callbacks, ACTIVE_STATES)
     return {
         "calls": [
             {
@@ -236,7 +236,7 @@ async def call_record(request: web.Request) -> web.Response:
     """The detail record of a finished call (path, what was said, outcome)."""
     ops = _ops(request)
     call_id = request.match_info["call_id"]
-    records = await ops.handoff.store_call(ops.handoff.store.calls, 0.0, time.time() + 1)
+    records = await ops.handoff.store_thread.run(ops.handoff.store.calls, 0.0, time.time() + 1)
     for record in records:
         if record.call_id == call_id:
             return web.json_response(
@@ -282,7 +282,7 @@ async def queue(request: web.Request) -> web.Response:
 
 async def callbacks(request: web.Request) -> web.Response:
     ops = _ops(request)
-    records = await ops.handoff.store_call(ops.handoff.store.list_callbacks)
+    records = await ops.handoff.store_thread.run(ops.handoff.store.list_callbacks)
     now = time.time()
     return web.json_response(
         [
@@ -314,9 +314,9 @@ async def callback_action(request: web.Request) -> web.Response:
         if name == "reschedule":
             # ?start=<unix seconds>&by=<unix seconds>: the new window and what is now promised.
             start, by = float(request.query["start"]), float(request.query["by"])
-            record = await ops.handoff.store_call(store.reschedule, callback_id, start, by, time.time())
+            record = await ops.handoff.store_thread.run(store.reschedule, callback_id, start, by, time.time())
         else:
-            record = await ops.handoff.store_call(actions[name], callback_id, time.time())
+            record = await ops.handoff.store_thread.run(actions[name], callback_id, time.time())
     except KeyError:
         return web.json_response({"error": "reschedule needs ?start=...&by=... (unix seconds)"}, status=400)
     except ValueError:

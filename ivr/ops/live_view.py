@@ -14,18 +14,17 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ivr.app.flow_application import FlowApplication, LiveCall
 from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.logs import get_logger
-from ivr.serve import FlowApplication, LiveCall
 from ivr.store.base import StoreError
 from ivr.store.sqlite import SqliteStore
+from ivr.store.thread import StoreThread
 
 PUBLISH_SECONDS = 1.0
 FRESH_SECONDS = 5.0
-StoreCall = Callable[..., Awaitable[Any]]
 
 log = get_logger(component="live-view")
 
@@ -57,7 +56,7 @@ class LiveView:
         self,
         flows: FlowApplication,
         store: SqliteStore | None = None,
-        store_call: StoreCall | None = None,
+        store_thread: StoreThread | None = None,
         *,
         owner: str = "",
         run: str = "",
@@ -67,7 +66,7 @@ class LiveView:
         self.flows = flows
         self.queue = queue
         self._store = store
-        self._store_call = store_call
+        self._store_thread = store_thread
         self._owner = owner
         self._run = run
 
@@ -85,10 +84,10 @@ class LiveView:
 
     async def others(self) -> list[dict[str, Any]]:
         """What the other workers published lately: {"calls": [...], "waiting": [...]} each."""
-        if self._store is None or self._store_call is None:
+        if self._store is None or self._store_thread is None:
             return []
         try:
-            rows = await self._store_call(self._store.live_read, self._run, time.time() - FRESH_SECONDS)
+            rows = await self._store_thread.run(self._store.live_read, self._run, time.time() - FRESH_SECONDS)
         except StoreError as error:
             log.warning("calls of other workers not readable", error=str(error))
             return []
@@ -128,7 +127,7 @@ class LiveView:
 
     async def publish(self, stop: asyncio.Event, interval: float = PUBLISH_SECONDS) -> None:
         """Publish this worker's calls until ``stop``; the last publication says "none"."""
-        assert self._store is not None and self._store_call is not None
+        assert self._store is not None and self._store_thread is not None
         while True:
             mine = (
                 {"calls": [], "waiting": []}
@@ -136,7 +135,7 @@ class LiveView:
                 else {"calls": self.local(), "waiting": self.waiting()}
             )
             try:
-                await self._store_call(
+                await self._store_thread.run(
                     self._store.live_publish, self._owner, self._run, time.time(), json.dumps(mine)
                 )
             except StoreError as error:  # the calls go on; the API misses them for a moment

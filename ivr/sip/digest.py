@@ -14,6 +14,8 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ivr.sip.lexing import quote_string, read_quoted
+
 
 class DigestError(ValueError):
     """A challenge or credentials we cannot parse or answer (unknown algorithm or qop)."""
@@ -53,22 +55,10 @@ def parse_auth_params(text: str) -> dict[str, str]:
         while i < n and text[i] in " \t":
             i += 1
         if i < n and text[i] == '"':
-            chars: list[str] = []
-            i += 1
-            while True:
-                if i >= n:
-                    raise DigestError("unterminated quoted auth-param")
-                c = text[i]
-                if c == "\\" and i + 1 < n:
-                    chars.append(text[i + 1])
-                    i += 2
-                elif c == '"':
-                    i += 1
-                    break
-                else:
-                    chars.append(c)
-                    i += 1
-            value = "".join(chars)
+            quoted = read_quoted(text, i)
+            if quoted is None:
+                raise DigestError("unterminated quoted auth-param")
+            value, i = quoted
         else:
             end = text.find(",", i)
             end = n if end < 0 else end
@@ -171,10 +161,6 @@ def compute_response(
 _HASHLIB_NAMES = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
 
 
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def build_authorization(
     challenge: Challenge,
     method: str,
@@ -217,17 +203,17 @@ def build_authorization(
         body,
     )
     parts = [
-        f"username={_quote(username)}",
-        f"realm={_quote(challenge.realm)}",
-        f"nonce={_quote(challenge.nonce)}",
-        f"uri={_quote(uri)}",
-        f"response={_quote(response)}",
+        f"username={quote_string(username)}",
+        f"realm={quote_string(challenge.realm)}",
+        f"nonce={quote_string(challenge.nonce)}",
+        f"uri={quote_string(uri)}",
+        f"response={quote_string(response)}",
         f"algorithm={challenge.algorithm}",
     ]
     if cnonce is not None and (qop or sess):
-        parts.append(f"cnonce={_quote(cnonce)}")
+        parts.append(f"cnonce={quote_string(cnonce)}")
     if challenge.opaque is not None:
-        parts.append(f"opaque={_quote(challenge.opaque)}")
+        parts.append(f"opaque={quote_string(challenge.opaque)}")
     if qop:
         # RFC 2617 §3.2.2: qop and nc are sent unquoted.
         parts.append(f"qop={qop}")
@@ -244,11 +230,11 @@ def build_challenge(
     stale: bool = False,
 ) -> str:
     """A WWW-Authenticate / Proxy-Authenticate value (server side)."""
-    parts = [f"realm={_quote(realm)}", f"nonce={_quote(nonce)}", f"algorithm={algorithm}"]
+    parts = [f"realm={quote_string(realm)}", f"nonce={quote_string(nonce)}", f"algorithm={algorithm}"]
     if qop:
-        parts.append(f"qop={_quote(qop)}")
+        parts.append(f"qop={quote_string(qop)}")
     if opaque is not None:
-        parts.append(f"opaque={_quote(opaque)}")
+        parts.append(f"opaque={quote_string(opaque)}")
     if stale:
         parts.append("stale=TRUE")
     return "Digest " + ", ".join(parts)

@@ -12,7 +12,8 @@ or 513 it was handed, if it can).
 
 from __future__ import annotations
 
-from ivr.sip.message import MAX_MESSAGE_SIZE, SipParseError
+from ivr.sip.errors import SipParseError
+from ivr.sip.message import MAX_MESSAGE_SIZE
 
 _CL_NAMES = (b"content-length", b"l")
 

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import functools
 import secrets
-import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+
+from ivr.sip.errors import SipParseError
+from ivr.sip.lexing import TOKEN_CHARS, WS, generic_params, split_list
+from ivr.sip.uri import parse_host_port, parse_name_addr, parse_uri
 
 MAX_MESSAGE_SIZE = 65_535
 
@@ -60,8 +63,6 @@ LIST_HEADERS = frozenset(
 _SINGLETONS = ("call-id", "cseq", "from", "to", "max-forwards")
 _MANDATORY = (("via", "Via"), ("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
 
-_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-.!%*_+`'~")
-_WS = " \t"
 
 REASON_PHRASES = {
     100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
@@ -83,50 +84,10 @@ REASON_PHRASES = {
 }  # fmt: skip
 
 
-class SipParseError(Exception):
-    """Malformed input. ``status`` is the response to send if one can be sent (h11-style hint)."""
-
-    def __init__(self, status: int, reason: str, partial: SipRequest | None = None) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
-        self.partial = partial
-
-
 def header_key(name: str) -> str:
     """Lookup key of a header name: lower case, compact form expanded."""
     key = name.lower()
     return COMPACT_FORMS.get(key, key) if len(key) == 1 else key
-
-
-def split_list(value: str) -> list[str]:
-    """Split a list header value on commas outside quotes and <...>; elements stripped, empties kept."""
-    if "," not in value:
-        return [value.strip(_WS)]
-    out: list[str] = []
-    start = 0
-    quoted = angle = False
-    i = 0
-    n = len(value)
-    while i < n:
-        c = value[i]
-        if quoted:
-            if c == "\\":
-                i += 1
-            elif c == '"':
-                quoted = False
-        elif c == '"':
-            quoted = True
-        elif c == "<":
-            angle = True
-        elif c == ">":
-            angle = False
-        elif c == "," and not angle:
-            out.append(value[start:i].strip(_WS))
-            start = i + 1
-        i += 1
-    out.append(value[start:].strip(_WS))
-    return out
 
 
 class Headers:
@@ -302,16 +263,14 @@ def parse_via(value: str) -> Via:
 
 @functools.lru_cache(maxsize=4096)
 def _parse_via(value: str) -> Via:
-    from ivr.sip.uri import parse_host_port
-
     if "," in value and len(split_list(value)) > 1:
         raise SipParseError(400, "several Via values; use Headers.get_all('Via')")
-    sent, _, param_text = value.partition(";")
+    sent, semi, param_text = value.partition(";")
     proto = sent.split("/", 2)
-    if len(proto) != 3 or proto[0].strip(_WS).upper() != "SIP" or proto[1].strip(_WS) != "2.0":
+    if len(proto) != 3 or proto[0].strip(WS).upper() != "SIP" or proto[1].strip(WS) != "2.0":
         raise SipParseError(400, "Via: bad sent-protocol")
     parts = proto[2].split(None, 1)
-    if len(parts) != 2 or not _TOKEN_CHARS.issuperset(parts[0]):
+    if len(parts) != 2 or not TOKEN_CHARS.issuperset(parts[0]):
         raise SipParseError(400, "Via: bad transport or missing sent-by")
     sent_by = parts[1].strip()
     if " " in sent_by or "\t" in sent_by:
@@ -320,16 +279,7 @@ def _parse_via(value: str) -> Via:
         if " " in sent_by or "\t" in sent_by:
             raise SipParseError(400, "Via: bad sent-by")
     host, port = parse_host_port(sent_by)
-    params: dict[str, str | None] = {}
-    if _:
-        for item in param_text.split(";"):
-            name, eq, pvalue = item.partition("=")
-            name = name.strip(_WS)
-            pvalue = pvalue.strip(_WS)
-            # RFC 4475 §3.1.2.1 (badinv01): empty parameters such as ";;" make the Via invalid.
-            if not name or not _TOKEN_CHARS.issuperset(name) or (eq and not pvalue):
-                raise SipParseError(400, "Via: bad parameter")
-            params[name.lower()] = pvalue if eq else None
+    params = generic_params(param_text.split(";"), "Via: bad parameter", "Via: bad parameter") if semi else {}
     return Via(parts[0].upper(), host, port, params)
 
 
@@ -344,7 +294,7 @@ def parse_cseq(value: str) -> tuple[int, str]:
     seq = int(number)
     if seq >= 2**31:
         raise SipParseError(400, "CSeq: sequence number too large")
-    if not _TOKEN_CHARS.issuperset(method):
+    if not TOKEN_CHARS.issuperset(method):
         raise SipParseError(400, "CSeq: bad method")
     return seq, method
 
@@ -358,11 +308,11 @@ def _parse_start_line(line: str) -> tuple[SipRequest | SipResponse, SipParseErro
             raise SipParseError(400, "bad status line")
         if parts[0].upper() != "SIP/2.0":
             raise SipParseError(505, "unsupported SIP version")
-        return SipResponse(int(status), parts[2].strip(_WS) if len(parts) > 2 else "", Headers()), None
+        return SipResponse(int(status), parts[2].strip(WS) if len(parts) > 2 else "", Headers()), None
     # RFC 4475 §3.1.2.10 (trws): trailing whitespace is ignored; §3.1.2.8/9 (lwsruri, lwsstart):
     # extra or embedded spaces make the line unparseable, a 400.
-    parts = line.rstrip(_WS).split(" ")
-    if len(parts) != 3 or not parts[0] or not _TOKEN_CHARS.issuperset(parts[0]):
+    parts = line.rstrip(WS).split(" ")
+    if len(parts) != 3 or not parts[0] or not TOKEN_CHARS.issuperset(parts[0]):
         raise SipParseError(400, "bad request line")
     method, uri, version = parts
     request = SipRequest(method, uri, Headers())
@@ -370,8 +320,6 @@ def _parse_start_line(line: str) -> tuple[SipRequest | SipResponse, SipParseErro
         if version[:4].upper() == "SIP/":
             return request, SipParseError(505, f"unsupported SIP version {version!r}")
         raise SipParseError(400, "bad request line")
-    from ivr.sip.uri import parse_uri
-
     try:
         parsed = parse_uri(uri)
     except SipParseError as exc:
@@ -433,19 +381,19 @@ def _parse(data: bytes) -> SipRequest | SipResponse:
                 error = error or SipParseError(400, "continuation line before any header")
                 continue
             key, name, value = items[-1]
-            more = line.strip(_WS)
+            more = line.strip(WS)
             items[-1] = (key, name, f"{value} {more}" if value and more else value or more)
             continue
         colon = line.find(":")
-        name = line[:colon].rstrip(_WS) if colon > 0 else ""
-        if not name or not _TOKEN_CHARS.issuperset(name):
-            if line.strip(_WS):
+        name = line[:colon].rstrip(WS) if colon > 0 else ""
+        if not name or not TOKEN_CHARS.issuperset(name):
+            if line.strip(WS):
                 error = error or SipParseError(400, "malformed header line")
             continue
         key = name.lower()
         if len(key) == 1:
             key = compact.get(key, key)
-        items.append((key, canonical_names.get(key, name), line[colon + 1 :].strip(_WS)))
+        items.append((key, canonical_names.get(key, name), line[colon + 1 :].strip(WS)))
 
     headers = message.headers
     present: dict[str, int] = {}
@@ -475,8 +423,6 @@ def _parse(data: bytes) -> SipRequest | SipResponse:
 def _check_headers(
     message: SipRequest | SipResponse, headers: Headers, present: dict[str, int]
 ) -> SipParseError | None:
-    from ivr.sip.uri import parse_name_addr
-
     try:
         cseq_value = headers.get("CSeq") or ""
         seq, method = parse_cseq(cseq_value)
@@ -559,8 +505,6 @@ def make_response(
 
 
 def _has_tag(value: str) -> bool:
-    from ivr.sip.uri import parse_name_addr
-
     try:
         return parse_name_addr(value).tag is not None
     except SipParseError:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ivr.sip.digest import DigestError, build_authorization, select_challenge
+from ivr.sip.errors import SipParseError
 from ivr.sip.events import RegistrationChanged
-from ivr.sip.message import Headers, SipParseError, SipRequest, SipResponse, new_tag
+from ivr.sip.message import Headers, SipRequest, SipResponse, new_tag
 from ivr.sip.transaction import ClientTransaction
 from ivr.sip.uacore import Addr, CoreBase, Timed, UserAgentConfig
 from ivr.sip.uri import format_host, parse_name_addr

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ivr.sip.message import SipParseError
+from ivr.sip.errors import SipParseError
 
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 # RFC 3551 §6 static payload types we may meet without an rtpmap line.
@@ -28,7 +28,11 @@ _SESSION_ORDER = {"i": 0, "u": 1, "e": 2, "p": 3, "b": 5}
 
 
 @dataclass
-class Codec:
+class PayloadFormat:
+    """One RTP payload format of an m-line: its number and what its rtpmap/fmtp say (RFC 4566 §6).
+
+    Not a codec implementation (those are in ivr.media); telephone-event is a payload format too."""
+
     payload_type: int
     name: str
     clock_rate: int
@@ -233,7 +237,7 @@ class MediaOffer:
 
     address: str
     port: int
-    codecs: list[Codec]
+    codecs: list[PayloadFormat]
     direction: str
     ptime: int | None = None
 
@@ -260,13 +264,13 @@ def audio_media(sd: SessionDescription) -> MediaOffer | None:
             encoding = rest.strip().split("/")
             if len(encoding) >= 2 and _number(encoding[1]):
                 rtpmap[int(pt_text)] = (encoding[0], int(encoding[1]))
-    codecs: list[Codec] = []
+    codecs: list[PayloadFormat] = []
     for fmt in m.formats:
         if not _payload_type(fmt):
             continue
         pt = int(fmt)
         name, rate = rtpmap.get(pt) or STATIC_PAYLOADS.get(pt) or ("", 0)
-        codecs.append(Codec(pt, name, rate, fmtp.get(pt)))
+        codecs.append(PayloadFormat(pt, name, rate, fmtp.get(pt)))
     direction = _direction(m.attributes) or _direction(sd.attributes) or "sendrecv"
     ptime = _ptime(m.attributes) or _ptime(sd.attributes)
     return MediaOffer(address, m.port, codecs, direction, ptime)
@@ -274,7 +278,7 @@ def audio_media(sd: SessionDescription) -> MediaOffer | None:
 
 @dataclass
 class Negotiated:
-    codec: Codec
+    codec: PayloadFormat
     dtmf_payload_type: int | None
     remote_address: str
     remote_port: int
@@ -297,7 +301,7 @@ _NO_SEND = {"sendrecv": "recvonly", "sendonly": "inactive", "recvonly": "recvonl
 def negotiate(offer: MediaOffer, supported: Sequence[str] = ("PCMU", "PCMA")) -> Negotiated | None:
     """Choose codec and telephone-event PT for the answer; None means no common codec (488)."""
     wanted = {name.upper() for name in supported}
-    chosen: Codec | None = None
+    chosen: PayloadFormat | None = None
     dtmf: int | None = None
     for codec in offer.codecs:
         name = codec.name.upper()
@@ -305,7 +309,7 @@ def negotiate(offer: MediaOffer, supported: Sequence[str] = ("PCMU", "PCMA")) ->
             if dtmf is None:
                 dtmf = codec.payload_type
         elif chosen is None and name in wanted and codec.clock_rate == 8000:
-            chosen = Codec(codec.payload_type, name, 8000, codec.fmtp)
+            chosen = PayloadFormat(codec.payload_type, name, 8000, codec.fmtp)
     if chosen is None:
         return None
     direction = _ANSWER_DIRECTION.get(offer.direction, "sendrecv")
@@ -316,7 +320,11 @@ def negotiate(offer: MediaOffer, supported: Sequence[str] = ("PCMU", "PCMA")) ->
 
 
 def _audio_section(
-    local_address: str, local_port: int, codecs: list[Codec], dtmf_payload_type: int | None, direction: str
+    local_address: str,
+    local_port: int,
+    codecs: list[PayloadFormat],
+    dtmf_payload_type: int | None,
+    direction: str,
 ) -> list[str]:
     formats = [str(c.payload_type) for c in codecs]
     if dtmf_payload_type is not None:
@@ -348,7 +356,7 @@ def _session_head(local_address: str, session_id: int, version: int) -> list[str
 def build_sdp(
     local_address: str,
     local_port: int,
-    codecs: list[Codec],
+    codecs: list[PayloadFormat],
     dtmf_payload_type: int | None,
     direction: str,
     session_id: int,

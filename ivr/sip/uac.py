@@ -18,7 +18,7 @@ from ivr.sip.events import (
 from ivr.sip.message import Headers, SipRequest, SipResponse, new_tag, parse_cseq
 from ivr.sip.registration import digest_authorization
 from ivr.sip.transaction import ClientTransaction
-from ivr.sip.uacore import Addr, Call, CallState, CoreBase
+from ivr.sip.uacore import Addr, CallInput, CallState, CoreBase, UaCall
 from ivr.sip.uri import format_host, parse_uri
 
 DTMF_SIGNALS = frozenset("0123456789*#ABCD")
@@ -62,13 +62,13 @@ class UacMixin(CoreBase):
             h.add("Content-Type", "application/sdp")
         request = SipRequest("INVITE", target_uri, h, sdp)
         addr = proxy or uri_address(target_uri)
-        call = Call(call_id, False, CallState.CALLING, request, local_tag, addr, proxy=proxy)
+        call = UaCall(call_id, False, CallState.CALLING, request, local_tag, addr, proxy=proxy)
         self._calls[call_id] = call
         call.invite_client_tx = self._start_client_tx(request, addr, now, "invite", call_id)
         return call_id
 
     def _on_invite_response(
-        self, call: Call, tx: ClientTransaction, response: SipResponse, now: float
+        self, call: UaCall, tx: ClientTransaction, response: SipResponse, now: float
     ) -> None:
         if call.invite_client_tx is not tx:
             return
@@ -87,7 +87,7 @@ class UacMixin(CoreBase):
                 self._send_bye(call, now)
                 self._end_call(call, "cancelled", False, status)
                 return
-            call.state = CallState.CONFIRMED
+            call.advance(CallInput.RECV_2XX)
             self._emit(OutgoingAnswered(call.call_id, response.body))
         else:
             if status in (401, 407) and not call.auth_tried and not call.cancel_wanted:
@@ -108,7 +108,7 @@ class UacMixin(CoreBase):
         self._acks[tx.key] = (data, addr)
         self._send(data, addr)
 
-    def _retry_with_credentials(self, call: Call, response: SipResponse, now: float) -> bool:
+    def _retry_with_credentials(self, call: UaCall, response: SipResponse, now: float) -> bool:
         c = self.config
         if c.auth_username is None or c.auth_password is None:
             return False
@@ -132,7 +132,7 @@ class UacMixin(CoreBase):
         )
         return True
 
-    def _cancel_call(self, call: Call, now: float) -> None:
+    def _cancel_call(self, call: UaCall, now: float) -> None:
         """§9.1: CANCEL an unanswered INVITE, but only once a provisional response has arrived."""
         if call.cancel_wanted:
             return
@@ -142,7 +142,7 @@ class UacMixin(CoreBase):
         # §9.1: with no final response 64*T1 after the CANCEL, consider the INVITE cancelled.
         self._set_timer(call, "cancel", now + 64 * self.values.t1)
 
-    def _send_cancel(self, call: Call, now: float) -> None:
+    def _send_cancel(self, call: UaCall, now: float) -> None:
         call.cancel_sent = True
         invite = call.invite
         ih = invite.headers
@@ -158,7 +158,7 @@ class UacMixin(CoreBase):
         request = SipRequest("CANCEL", invite.uri, h)
         self._start_client_tx(request, call.remote_addr, now, "cancel", call.call_id)
 
-    def _on_invite_timeout(self, call: Call, tx: ClientTransaction) -> None:
+    def _on_invite_timeout(self, call: UaCall, tx: ClientTransaction) -> None:
         if call.invite_client_tx is not tx:
             return
         if call.cancel_wanted:
@@ -185,7 +185,7 @@ class UacMixin(CoreBase):
         return True
 
     def _on_reinvite_response(
-        self, call: Call, tx: ClientTransaction, response: SipResponse, now: float
+        self, call: UaCall, tx: ClientTransaction, response: SipResponse, now: float
     ) -> None:
         if call.reinvite_client_tx is not tx or response.status < 200 or call.dialog is None:
             return

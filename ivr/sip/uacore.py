@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ivr.sip.dialog import Dialog
+from ivr.sip.errors import SipParseError
 from ivr.sip.events import CallEnded, Event
 from ivr.sip.message import (
-    SipParseError,
     SipRequest,
     SipResponse,
     make_response,
@@ -79,6 +79,18 @@ class UserAgentConfig:
         return self.transport.upper() != "UDP"
 
 
+# --- the call state machine ------------------------------------------------------------------
+#
+# A call's state says which INVITE exchange it is in, in the manner of the transaction tables in
+# transaction.py and h2's stream machine: ``(state, input) -> next state``. A call starts in
+# INCOMING (we received the INVITE) or CALLING (we sent it) and only ever moves through the table.
+# Who asks for a move checks first that the move is one it wants (the ACK that confirms the call is
+# the one for our 2xx, not for a re-INVITE's), so an input with no entry is a bug in the core:
+# `advance` raises `CallStateError`, which `UserAgent` reports as a dropped message instead of
+# letting it reach the event loop. Ending is allowed from every live state and only once: ENDED
+# has no way out, so a call cannot be ended twice or come back to life.
+
+
 class CallState(enum.Enum):
     INCOMING = "incoming"  # UAS: INVITE received, no final response yet
     CALLING = "calling"  # UAC: INVITE sent, no final response yet
@@ -87,8 +99,47 @@ class CallState(enum.Enum):
     ENDED = "ended"
 
 
+class CallInput(enum.Enum):
+    SEND_2XX = "2xx sent"  # we answered an incoming call
+    RECV_ACK = "ACK received"  # the ACK for that 2xx
+    RECV_2XX = "2xx received"  # our INVITE was answered
+    END = "end"  # BYE either way, CANCEL, a final non-2xx, no ACK, a timeout
+
+
+class CallStateError(Exception):
+    """The core asked a call for a move its state has no entry for: a bug, not bad input."""
+
+    def __init__(self, state: CallState, event: CallInput) -> None:
+        super().__init__(f"no call transition from {state.value!r} on {event.value!r}")
+        self.state = state
+        self.event = event
+
+
+CALL_TRANSITIONS: dict[tuple[CallState, CallInput], CallState] = {
+    (CallState.INCOMING, CallInput.SEND_2XX): CallState.WAITING_ACK,  # start the 2xx retransmission
+    (CallState.INCOMING, CallInput.END): CallState.ENDED,  # rejected, CANCELled, hung up ringing
+    (CallState.CALLING, CallInput.RECV_2XX): CallState.CONFIRMED,  # the core sends the ACK (§13.2.2.4)
+    (CallState.CALLING, CallInput.END): CallState.ENDED,  # failed, cancelled, timed out
+    (CallState.WAITING_ACK, CallInput.RECV_ACK): CallState.CONFIRMED,
+    (CallState.WAITING_ACK, CallInput.END): CallState.ENDED,  # BYE, or no ACK in 64*T1
+    (CallState.CONFIRMED, CallInput.END): CallState.ENDED,
+}
+
+
+def next_call_state(state: CallState, event: CallInput) -> CallState:
+    """The table's answer; raises CallStateError when it has none."""
+    following = CALL_TRANSITIONS.get((state, event))
+    if following is None:
+        raise CallStateError(state, event)
+    return following
+
+
 @dataclass(eq=False)
-class Call:
+class UaCall:
+    """The UA core's record of one INVITE call: its dialog, transactions and 2xx/ACK timers.
+
+    Not the application's call (ivr.call): this one only knows SIP."""
+
     call_id: str
     uas: bool
     state: CallState
@@ -120,6 +171,10 @@ class Call:
     # In-dialog requests reuse it (RFC 5626 §4.5 flow reuse; §18.2.2 for the responses).
     flow: Addr | None = None
 
+    def advance(self, event: CallInput) -> None:
+        """Move along CALL_TRANSITIONS; the only way a call's state changes after creation."""
+        self.state = next_call_state(self.state, event)
+
 
 @dataclass(eq=False)
 class Timed:
@@ -128,7 +183,7 @@ class Timed:
     timers: dict[str, float] = field(default_factory=dict)
 
 
-HeapOwner = Transaction | Call | Timed
+HeapOwner = Transaction | UaCall | Timed
 HeapTag = Timer | str
 
 
@@ -146,7 +201,7 @@ class CoreBase:
         self._client_tx: dict[ClientKey, ClientTransaction] = {}
         # what each client transaction is for: (purpose, call id or AOR)
         self._client_owner: dict[ClientKey, tuple[str, str]] = {}
-        self._calls: dict[str, Call] = {}
+        self._calls: dict[str, UaCall] = {}
         # ACKs for 2xx by INVITE client transaction, re-sent for retransmitted 2xx (§13.2.2.4)
         self._acks: dict[ClientKey, tuple[bytes, Addr]] = {}
         # §8.2.2.2 merged requests: (Call-ID, From tag, CSeq) -> transaction of the first copy
@@ -165,7 +220,7 @@ class CoreBase:
     def _push_timer(self, owner: HeapOwner, tag: HeapTag, when: float) -> None:
         heapq.heappush(self._heap, (when, next(self._seq), owner, tag))
 
-    def _set_timer(self, owner: Call | Timed, name: str, when: float) -> None:
+    def _set_timer(self, owner: UaCall | Timed, name: str, when: float) -> None:
         owner.timers[name] = when
         self._push_timer(owner, name, when)
 
@@ -272,7 +327,7 @@ class CoreBase:
 
     def _in_dialog(
         self,
-        call: Call,
+        call: UaCall,
         method: str,
         now: float,
         *,
@@ -297,24 +352,24 @@ class CoreBase:
             request, hop, now, purpose or method.lower(), call.call_id, reliable=call.flow is not None
         )
 
-    def _end_call(self, call: Call, reason: str, by_remote: bool, status: int | None) -> None:
+    def _end_call(self, call: UaCall, reason: str, by_remote: bool, status: int | None) -> None:
         """Forget the call and tell the application. Transactions finish on their own timers."""
         if call.state is CallState.ENDED:
             return
-        call.state = CallState.ENDED
+        call.advance(CallInput.END)
         call.timers.clear()
         if self._calls.get(call.call_id) is call:
             del self._calls[call.call_id]
         self._emit(CallEnded(call.call_id, reason, by_remote, status))
 
-    def _drop_call(self, call: Call) -> None:
+    def _drop_call(self, call: UaCall) -> None:
         """Forget a call without a CallEnded (the caller emits a more specific event)."""
-        call.state = CallState.ENDED
+        call.advance(CallInput.END)
         call.timers.clear()
         if self._calls.get(call.call_id) is call:
             del self._calls[call.call_id]
 
-    def _send_bye(self, call: Call, now: float) -> None:
+    def _send_bye(self, call: UaCall, now: float) -> None:
         self._in_dialog(call, "BYE", now)
 
 

@@ -9,6 +9,7 @@ transaction; the 2xx to an INVITE is retransmitted from here until the ACK (§13
 from __future__ import annotations
 
 from ivr.sip.dialog import Dialog, DialogState
+from ivr.sip.errors import SipParseError
 from ivr.sip.events import (
     CallCancelled,
     CallConfirmed,
@@ -18,9 +19,9 @@ from ivr.sip.events import (
     ReferResult,
     ReInviteReceived,
 )
-from ivr.sip.message import SipParseError, SipRequest, new_tag, parse_cseq, parse_via
+from ivr.sip.message import SipRequest, new_tag, parse_cseq, parse_via
 from ivr.sip.transaction import ServerTransaction, State, server_key
-from ivr.sip.uacore import KNOWN_METHODS, Addr, Call, CallState, CoreBase, arrived_reliably
+from ivr.sip.uacore import KNOWN_METHODS, Addr, CallInput, CallState, CoreBase, UaCall, arrived_reliably
 from ivr.sip.uri import parse_name_addr
 
 
@@ -149,7 +150,7 @@ class UasMixin(CoreBase):
         except SipParseError as exc:
             self._respond(tx, 400, now, reason=exc.reason[:100])
             return
-        call = Call(call_id, True, CallState.INCOMING, request, local_tag, tx.addr, dialog=dialog,
+        call = UaCall(call_id, True, CallState.INCOMING, request, local_tag, tx.addr, dialog=dialog,
                     invite_server_tx=tx)  # fmt: skip
         if arrived_reliably(request):
             call.flow = addr
@@ -201,7 +202,7 @@ class UasMixin(CoreBase):
         else:
             self._respond(tx, 501, now, extra=[("Allow", ", ".join(self.config.allowed_methods))])
 
-    def _on_bye(self, call: Call, tx: ServerTransaction, now: float) -> None:
+    def _on_bye(self, call: UaCall, tx: ServerTransaction, now: float) -> None:
         """§15.1.2: answer 200, and 487 to any INVITE still pending in this dialog."""
         self._respond(tx, 200, now)
         for pending in (call.invite_server_tx, call.reinvite_server_tx):
@@ -212,7 +213,7 @@ class UasMixin(CoreBase):
         else:
             self._end_call(call, "bye", True, None)
 
-    def _on_reinvite(self, call: Call, request: SipRequest, tx: ServerTransaction, now: float) -> None:
+    def _on_reinvite(self, call: UaCall, request: SipRequest, tx: ServerTransaction, now: float) -> None:
         if call.reinvite_client_tx is not None:
             self._respond(tx, 491, now)  # §14.2: glare with our own pending re-INVITE
             return
@@ -226,7 +227,7 @@ class UasMixin(CoreBase):
             call.dialog.refresh_target(request)
         self._emit(ReInviteReceived(call.call_id, request.body or None))
 
-    def _on_notify(self, call: Call, request: SipRequest, tx: ServerTransaction, now: float) -> None:
+    def _on_notify(self, call: UaCall, request: SipRequest, tx: ServerTransaction, now: float) -> None:
         """RFC 3515 §2.4.4: progress of our REFER as a message/sipfrag status line."""
         event = (request.headers.get("Event") or "").split(";", 1)[0].strip().lower()
         if event != "refer":
@@ -258,7 +259,7 @@ class UasMixin(CoreBase):
         call.timers.pop("2xx", None)
         call.timers.pop("no_ack", None)
         if call.state is CallState.WAITING_ACK:
-            call.state = CallState.CONFIRMED
+            call.advance(CallInput.RECV_ACK)
             if call.bye_after_ack:
                 self._send_bye(call, now)
                 self._drop_call(call)
@@ -286,10 +287,10 @@ class UasMixin(CoreBase):
         self._respond(tx, 200, now, to_tag=call.local_tag, dialog_forming=True, body=sdp)
         if call.dialog is not None:
             call.dialog.state = DialogState.CONFIRMED
-        call.state = CallState.WAITING_ACK
+        call.advance(CallInput.SEND_2XX)
         self._start_2xx_retransmission(call, tx, now)
 
-    def _start_2xx_retransmission(self, call: Call, tx: ServerTransaction, now: float) -> None:
+    def _start_2xx_retransmission(self, call: UaCall, tx: ServerTransaction, now: float) -> None:
         # §13.3.1.4: T1, doubling up to T2, until the ACK; give up after 64*T1.
         call.ok_data = tx.last_response
         call.ok_addr = tx.addr
@@ -324,7 +325,7 @@ class UasMixin(CoreBase):
 
     # --- UAS timers -----------------------------------------------------------------------
 
-    def _on_2xx_timer(self, call: Call, name: str, now: float) -> None:
+    def _on_2xx_timer(self, call: UaCall, name: str, now: float) -> None:
         if name == "2xx" and call.ok_data is not None and call.ok_addr is not None:
             self._send(call.ok_data, call.ok_addr)
             call.ok_interval = min(2 * call.ok_interval, self.values.t2)

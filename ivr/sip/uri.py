@@ -18,7 +18,8 @@ import string
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote, unquote
 
-from ivr.sip.message import SipParseError
+from ivr.sip.errors import SipParseError
+from ivr.sip.lexing import WS, generic_params, quote_string, read_quoted, split_quoted
 
 SUPPORTED_SCHEMES = frozenset({"sip", "sips", "tel"})
 
@@ -41,8 +42,6 @@ _HNV_CHARS = frozenset(_ALNUM + _HNV_SAFE + "%")
 _HOST_CHARS = frozenset(_ALNUM + "-._")
 _IPV6_CHARS = frozenset(string.hexdigits + ":.")
 _TEL_CHARS = frozenset(string.hexdigits + "*#+-.()pPwW")
-_TOKEN_CHARS = frozenset(_ALNUM + "-.!%*_+`'~")
-_WS = " \t"
 _HEX = frozenset(string.hexdigits)
 
 
@@ -207,10 +206,6 @@ def parse_uri(text: str) -> SipUri:
     return SipUri(scheme, user, host, port, params, headers, password)
 
 
-def _quote_display(display: str) -> str:
-    return '"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 @dataclass(frozen=True)
 class NameAddr:
     """``display <uri>;params`` as used by From, To, Contact, Refer-To, Route (RFC 3261 §20.10)."""
@@ -227,7 +222,7 @@ class NameAddr:
         return replace(self, params={**self.params, "tag": tag})
 
     def __str__(self) -> str:
-        head = f"{_quote_display(self.display)} <{self.uri}>" if self.display else f"<{self.uri}>"
+        head = f"{quote_string(self.display)} <{self.uri}>" if self.display else f"<{self.uri}>"
         return head + "".join(f";{k}" if v is None else f";{k}={v}" for k, v in self.params.items())
 
     def __hash__(self) -> int:
@@ -236,52 +231,13 @@ class NameAddr:
 
 def _split_header_params(text: str) -> dict[str, str | None]:
     """Header parameters after the URI: ``*( SEMI generic-param )``, LWS allowed around ";" and "="."""
-    text = text.strip(_WS)
+    text = text.strip(WS)
     if not text:
         return {}
     if text[0] != ";":
         raise _bad("junk after URI")
-    if '"' in text:
-        items = _split_quoted(text[1:], ";")
-    else:
-        items = text[1:].split(";")
-    params: dict[str, str | None] = {}
-    for item in items:
-        name, eq, value = item.partition("=")
-        name = name.strip(_WS)
-        if not name or not _TOKEN_CHARS.issuperset(name):
-            raise _bad("invalid header parameter")
-        value = value.strip(_WS)
-        if eq and not value:
-            raise _bad("empty header parameter value")
-        params[name.lower()] = value if eq else None
-    return params
-
-
-def _split_quoted(text: str, sep: str) -> list[str]:
-    """Split on ``sep`` outside double quotes (backslash escapes honoured)."""
-    out: list[str] = []
-    start = 0
-    quoted = False
-    i = 0
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if quoted:
-            if c == "\\":
-                i += 1
-            elif c == '"':
-                quoted = False
-        elif c == '"':
-            quoted = True
-        elif c == sep:
-            out.append(text[start:i])
-            start = i + 1
-        i += 1
-    if quoted:
-        raise _bad("unterminated quoted string")
-    out.append(text[start:])
-    return out
+    items = split_quoted(text[1:], ";")
+    return generic_params(items, "invalid header parameter", "empty header parameter value")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -289,30 +245,16 @@ def parse_name_addr(text: str) -> NameAddr:
     """Parse name-addr or addr-spec with header parameters (From, To, Contact, Route...).
 
     Cached by its text, like ``parse_uri``: the result is shared and never changed."""
-    s = text.strip(_WS)
+    s = text.strip(WS)
     display: str | None = None
     if s.startswith('"'):
         # quoted-string with quoted-pair escapes (RFC 3261 §25.1); RFC 4475 §3.1.2.6 (quotbal):
         # an unterminated one is a 400.
-        chars: list[str] = []
-        i = 1
-        n = len(s)
-        while True:
-            if i >= n:
-                raise _bad("unterminated quoted display name")
-            c = s[i]
-            if c == "\\":
-                if i + 1 >= n:
-                    raise _bad("unterminated quoted display name")
-                chars.append(s[i + 1])
-                i += 2
-            elif c == '"':
-                break
-            else:
-                chars.append(c)
-                i += 1
-        display = "".join(chars)
-        s = s[i + 1 :].lstrip(_WS)
+        quoted = read_quoted(s, 0)
+        if quoted is None:
+            raise _bad("unterminated quoted display name")
+        display, end = quoted
+        s = s[end:].lstrip(WS)
         if not s.startswith("<"):
             raise _bad("quoted display name without <URI>")
     lt = s.find("<")
@@ -320,19 +262,19 @@ def parse_name_addr(text: str) -> NameAddr:
         if display is None:
             # Token display names may hold characters outside "token" in the wild; RFC 4475
             # §3.1.2.15 (baddn) lets robust elements accept them.
-            display = s[:lt].strip(_WS) or None
+            display = s[:lt].strip(WS) or None
         gt = s.find(">", lt)
         if gt < 0:
             raise _bad("unterminated <URI>")
         # RFC 4475 §3.1.2.14 (badaspec): spaces inside <...> are tolerated by robust elements.
-        uri = parse_uri(s[lt + 1 : gt].strip(_WS))
+        uri = parse_uri(s[lt + 1 : gt].strip(WS))
         return NameAddr(display or None, uri, _split_header_params(s[gt + 1 :]))
     if ">" in s:
         raise _bad("stray '>'")
     # addr-spec form: everything after the first ";" belongs to the header (RFC 3261 §20.10), and a
     # URI with "?" or "," must be enclosed in <> (RFC 4475 §3.1.2.13, regbadct).
     uri_text, semi, rest = s.partition(";")
-    uri_text = uri_text.strip(_WS)
+    uri_text = uri_text.strip(WS)
     if "?" in uri_text or "," in uri_text or " " in uri_text or "\t" in uri_text:
         raise _bad("addr-spec with headers, commas or spaces must be in <>")
     return NameAddr(None, parse_uri(uri_text), _split_header_params(semi + rest))

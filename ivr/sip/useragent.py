@@ -2,7 +2,7 @@
 
     ua = UserAgent(UserAgentConfig(host="192.0.2.10", port=5060))
     ua.receive_datagram(data, addr, now)         # bytes in
-    for data, addr in ua.datagrams_to_send(now): # bytes out
+    for data, addr in ua.datagrams_to_send():    # bytes out
         ...
     ua.get_timer() / ua.handle_timer(now)        # one deadline for everything
     while (event := ua.next_event()) is not None: ...
@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import heapq
 
+from ivr.sip.errors import SipParseError
 from ivr.sip.events import CallEnded, Event, MessageDropped
-from ivr.sip.message import SipParseError, SipRequest, SipResponse, make_response, new_tag, parse_message
+from ivr.sip.message import SipRequest, SipResponse, make_response, new_tag, parse_message
 from ivr.sip.ratelimit import is_scanner_request
 from ivr.sip.registration import Registration, RegistrationMixin
 from ivr.sip.transaction import (
@@ -30,7 +31,7 @@ from ivr.sip.transaction import (
     client_key_for_response,
 )
 from ivr.sip.uac import UacMixin
-from ivr.sip.uacore import Addr, Call, CallState, HeapOwner, HeapTag, UserAgentConfig
+from ivr.sip.uacore import Addr, CallState, HeapOwner, HeapTag, UaCall, UserAgentConfig
 from ivr.sip.uas import UasMixin
 
 __all__ = ["CallState", "UserAgent", "UserAgentConfig"]
@@ -56,7 +57,9 @@ class UserAgent(UasMixin, UacMixin, RegistrationMixin):
         except Exception as exc:  # never into the event loop: one bad message is one drop
             self._drop(f"error handling message: {type(exc).__name__}: {exc}")
 
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, tuple[str, int]]]:
+    def datagrams_to_send(self) -> list[tuple[bytes, tuple[str, int]]]:
+        """Everything queued to send, in order. No ``now`` (unlike aioquic): nothing is paced here,
+        and every timer was armed when its message was queued."""
         out = self._outbox
         self._outbox = []
         return out
@@ -95,9 +98,6 @@ class UserAgent(UasMixin, UacMixin, RegistrationMixin):
     def call_state(self, call_id: str) -> CallState | None:
         call = self._calls.get(call_id)
         return call.state if call is not None else None
-
-    def has_call(self, call_id: str) -> bool:
-        return call_id in self._calls
 
     def remote_target(self, call_id: str) -> str | None:
         call = self._calls.get(call_id)
@@ -203,7 +203,7 @@ class UserAgent(UasMixin, UacMixin, RegistrationMixin):
         del owner.timers[tag]
         if isinstance(owner, Registration):
             self._on_registration_timer(owner, now)
-        elif isinstance(owner, Call):
+        elif isinstance(owner, UaCall):
             if tag in ("2xx", "no_ack"):
                 self._on_2xx_timer(owner, tag, now)
             elif tag == "cancel" and owner.state is CallState.CALLING:

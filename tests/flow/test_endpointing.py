@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from ivr.flow.conversation_tests import ScriptedPort
 from ivr.flow.interpreter import Interpreter
 from ivr.flow.port import DEFAULT_END_SILENCE
 from ivr.flow.steps.prompting import MenuStep
-from ivr.flow.testing import ScriptedPort
 from ivr.flow.validate import check_file, load_flow
 from ivr.media.vad import VadConfig
 

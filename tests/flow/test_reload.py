@@ -7,12 +7,12 @@ import os
 import shutil
 from pathlib import Path
 
+from ivr.flow.conversation_tests import ScriptedPort
 from ivr.flow.interpreter import Interpreter
 from ivr.flow.port import SayResult
 from ivr.flow.reload import FlowRegistry
 from ivr.flow.steps.control import SayStep
 from ivr.flow.steps.ending import HangupStep
-from ivr.flow.testing import ScriptedPort
 
 FLOWS = Path(__file__).parents[2] / "flows"
 

@@ -18,6 +18,7 @@ import pytest
 
 from ivr.flow import check_file, load_flow
 from ivr.flow import model as m
+from ivr.flow.conversation_tests import ScriptedPort
 from ivr.flow.graph import dot, mermaid
 from ivr.flow.interpreter import Interpreter
 from ivr.flow.steps import registry
@@ -34,7 +35,6 @@ from ivr.flow.steps.kind import (
     WrittenStep,
 )
 from ivr.flow.steps.schema import SCHEMA_PATH, is_current, main, schema_text
-from ivr.flow.testing import ScriptedPort
 
 BUILT_IN = "say menu ask collect set branch lookup transfer callback hangup goto call return".split()
 

@@ -14,8 +14,8 @@ import pytest
 from ivr.flow import load_flow
 from ivr.flow.chat import chat
 from ivr.flow.cli import add_flow_commands
+from ivr.flow.conversation_tests import fake_webhook, main_test
 from ivr.flow.graph import dot, edges, mermaid, render
-from ivr.flow.testing import fake_webhook, main_test
 
 FLOWS = Path(__file__).parents[2] / "flows"
 MONDAY = dt.datetime(2024, 5, 6, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))

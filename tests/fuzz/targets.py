@@ -14,9 +14,10 @@ import random
 from ivr.media.dtmf import DtmfReceiver, TelephoneEvent, TelephoneEventError
 from ivr.media.rtp import RtpPacket, RtpParseError
 from ivr.media.stream import MediaStream
+from ivr.sip.errors import SipParseError
 from ivr.sip.events import IncomingCall, MessageDropped, ReInviteReceived
 from ivr.sip.framing import StreamFramer
-from ivr.sip.message import SipParseError, SipRequest, SipResponse, parse_message, parse_via
+from ivr.sip.message import SipRequest, SipResponse, parse_message, parse_via
 from ivr.sip.ratelimit import is_scanner_request
 from ivr.sip.sdp import audio_media, build_answer, negotiate, parse_sdp
 from ivr.sip.useragent import UserAgent, UserAgentConfig
@@ -67,7 +68,7 @@ def _drain(ua: UserAgent) -> list[object]:
 
 def _sent(ua: UserAgent, now: float) -> list[SipRequest | SipResponse]:
     out = []
-    for data, _addr in ua.datagrams_to_send(now):
+    for data, _addr in ua.datagrams_to_send():
         try:
             out.append(parse_message(data))
         except SipParseError as exc:
@@ -93,7 +94,7 @@ def check_useragent(data: bytes, expected: SipRequest | SipResponse | SipParseEr
     ua.receive_datagram(data, PEER, now)
     events = _drain(ua)
     if not data.strip(b"\r\n"):
-        _expect(not ua.datagrams_to_send(now) and ua.dropped == 0, "a keep-alive was answered or counted")
+        _expect(not ua.datagrams_to_send() and ua.dropped == 0, "a keep-alive was answered or counted")
         return
     if isinstance(expected, SipParseError):
         _check_refusal(ua, expected, now)
@@ -140,7 +141,7 @@ def _routable(request: SipRequest) -> bool:
 
 def _check_refusal(ua: UserAgent, error: SipParseError, now: float) -> None:
     """A malformed request is answered once with the parser's status; anything else is dropped."""
-    sent = ua.datagrams_to_send(now)
+    sent = ua.datagrams_to_send()
     partial = error.partial
     if partial is None or partial.method == "ACK" or not _routable(partial):
         _expect(not sent, "an unparseable datagram was answered")

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from ivr.flow.testing import ScriptedPort
+from ivr.flow.conversation_tests import ScriptedPort
 from ivr.handoff.asking import Answer, ask_by_voice, chosen_window, phrases_for, speakable_windows
 from ivr.handoff.promise import hours_from_windows, offer_slots
 from ivr.handoff.texts import say

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from ivr.handoff.agents import Agent, AgentEvent, AgentPool, AgentState, PoolConfig
 from ivr.handoff.board import AgentBoard
 from ivr.store.sqlite import SqliteStore
+from ivr.store.thread import StoreThread
 
 T0 = 1_750_000_000.0
 
@@ -30,11 +30,11 @@ class Worker:
     def __init__(self, db: Path, name: str, run: str = "run-1") -> None:
         self.pool = pool()
         self.store = SqliteStore(db)
-        self.executor = ThreadPoolExecutor(max_workers=1)
-        self.board = AgentBoard(self.pool, self.store, self.executor, owner=name, run=run)
+        self.thread = StoreThread()
+        self.board = AgentBoard(self.pool, self.store, self.thread, owner=name, run=run)
 
     def close(self) -> None:
-        self.executor.shutdown()
+        self.thread.shutdown()
         self.store.close()
 
 
@@ -48,7 +48,7 @@ def workers(tmp_path: Path) -> Iterator[tuple[Worker, Worker]]:
 
 async def settle(worker: Worker) -> None:
     """Wait until the worker's queued publications are written (its store thread runs in order)."""
-    await asyncio.get_running_loop().run_in_executor(worker.executor, lambda: None)
+    await worker.thread.barrier()
 
 
 def test_only_one_worker_gets_to_ring_an_agent(workers: tuple[Worker, Worker]) -> None:

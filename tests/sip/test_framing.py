@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ivr.sip.errors import SipParseError
 from ivr.sip.framing import StreamFramer
-from ivr.sip.message import SipParseError, parse_message
+from ivr.sip.message import parse_message
 
 
 def message(body: bytes = b"", cl_name: str = "Content-Length", call_id: str = "a") -> bytes:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from ivr.sip.errors import SipParseError
 from ivr.sip.message import (
     MAX_MESSAGE_SIZE,
     Headers,
-    SipParseError,
     SipRequest,
     SipResponse,
     make_response,

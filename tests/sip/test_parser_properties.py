@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ivr.sip.errors import SipParseError
 from ivr.sip.framing import StreamFramer
-from ivr.sip.message import SipParseError, SipRequest, make_response, parse_message
+from ivr.sip.message import SipRequest, make_response, parse_message
 from ivr.sip.sdp import audio_media, negotiate, parse_sdp
 from ivr.sip.uri import parse_name_addr, parse_uri
 from tests.sip.test_message import VALID

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.sip.message import SipParseError
+from ivr.sip.errors import SipParseError
 from ivr.sip.sdp import (
-    Codec,
     MediaOffer,
+    PayloadFormat,
     audio_media,
     build_answer,
     build_sdp,
@@ -78,10 +78,10 @@ def test_negotiate_dynamic_payload_by_name() -> None:
         "192.0.2.1",
         4000,
         [
-            Codec(96, "opus", 48000),
-            Codec(97, "pcmu", 8000),
-            Codec(98, "telephone-event", 48000),
-            Codec(99, "telephone-event", 8000),
+            PayloadFormat(96, "opus", 48000),
+            PayloadFormat(97, "pcmu", 8000),
+            PayloadFormat(98, "telephone-event", 48000),
+            PayloadFormat(99, "telephone-event", 8000),
         ],
         "sendrecv",
     )
@@ -92,7 +92,7 @@ def test_negotiate_dynamic_payload_by_name() -> None:
 
 
 def test_negotiate_no_common_codec_is_none() -> None:
-    assert negotiate(MediaOffer("192.0.2.1", 4000, [Codec(18, "G729", 8000)], "sendrecv")) is None
+    assert negotiate(MediaOffer("192.0.2.1", 4000, [PayloadFormat(18, "G729", 8000)], "sendrecv")) is None
 
 
 @pytest.mark.parametrize(
@@ -109,7 +109,7 @@ def test_negotiate_no_common_codec_is_none() -> None:
     ],
 )
 def test_hold_directions(direction: str, address: str, answer: str) -> None:
-    n = negotiate(MediaOffer(address, 4000, [Codec(0, "PCMU", 8000)], direction))
+    n = negotiate(MediaOffer(address, 4000, [PayloadFormat(0, "PCMU", 8000)], direction))
     assert n is not None and n.direction == answer
     assert n.on_hold == (answer in ("recvonly", "inactive"))
 
@@ -176,7 +176,13 @@ def test_malformed_sdp(body: bytes) -> None:
 
 def test_build_sdp_contents() -> None:
     body = build_sdp(
-        "192.0.2.50", 20000, [Codec(0, "PCMU", 8000), Codec(8, "PCMA", 8000)], 101, "sendrecv", 42, 1
+        "192.0.2.50",
+        20000,
+        [PayloadFormat(0, "PCMU", 8000), PayloadFormat(8, "PCMA", 8000)],
+        101,
+        "sendrecv",
+        42,
+        1,
     )
     text = body.decode()
     assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
@@ -197,7 +203,7 @@ def test_build_sdp_contents() -> None:
     # what we send parses back to what we meant
     audio = audio_media(parse_sdp(body))
     assert audio is not None and [c.name for c in audio.codecs] == ["PCMU", "PCMA", "telephone-event"]
-    v6 = build_sdp("2001:db8::5", 20000, [Codec(0, "PCMU", 8000)], None, "recvonly", 1, 2).decode()
+    v6 = build_sdp("2001:db8::5", 20000, [PayloadFormat(0, "PCMU", 8000)], None, "recvonly", 1, 2).decode()
     assert "c=IN IP6 2001:db8::5" in v6 and "telephone-event" not in v6 and "a=recvonly" in v6
     with pytest.raises(ValueError):
         build_sdp("h", 1, [], None, "sideways", 1, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.sip.message import SipParseError
+from ivr.sip.errors import SipParseError
 from ivr.sip.uri import NameAddr, SipUri, parse_name_addr, parse_uri
 
 

@@ -165,7 +165,7 @@ def test_cancel_waits_for_a_provisional() -> None:
     net = Net(uac, uas)
     call_id = uac.invite("sip:ivr@127.0.0.1:5060", SDP_A, 0.0)
     uac.hangup(call_id, 0.0)  # §9.1: nothing received yet, so no CANCEL yet
-    out = uac.datagrams_to_send(0.0)
+    out = uac.datagrams_to_send()
     assert [parse_message(d).method for d, _ in out] == ["INVITE"]  # type: ignore[union-attr]
     uas.receive_datagram(out[0][0], ("127.0.0.1", 5070), 0.0)
     net.pump()
@@ -296,7 +296,7 @@ def test_uas_hangup_before_ack_waits_for_ack() -> None:
 def test_invite_digest_challenge_retried_once() -> None:
     uac = make_ua(5070, auth_username="alice", auth_password="secret")
     call_id = uac.invite("sip:ivr@127.0.0.1:5060", SDP_A, 0.0)
-    invite = parse_message(uac.datagrams_to_send(0.0)[0][0])
+    invite = parse_message(uac.datagrams_to_send()[0][0])
     assert isinstance(invite, SipRequest)
     from ivr.sip.digest import build_challenge, verify
     from ivr.sip.message import make_response
@@ -304,7 +304,7 @@ def test_invite_digest_challenge_retried_once() -> None:
     challenge = make_response(invite, 407, to_tag="x1")
     challenge.headers.add("Proxy-Authenticate", build_challenge("example.com", "n0nce"))
     uac.receive_datagram(bytes(challenge), ("127.0.0.1", 5060), 0.1)
-    out = [parse_message(d) for d, _ in uac.datagrams_to_send(0.1)]
+    out = [parse_message(d) for d, _ in uac.datagrams_to_send()]
     assert [m.method for m in out] == ["ACK", "INVITE"]  # type: ignore[union-attr]
     retry = out[1]
     assert isinstance(retry, SipRequest)
@@ -382,7 +382,7 @@ def raw(
 
 def responses(ua: UserAgent, now: float = 0.0) -> list[tuple[SipResponse, tuple[str, int]]]:
     out = []
-    for data, addr in ua.datagrams_to_send(now):
+    for data, addr in ua.datagrams_to_send():
         message = parse_message(data)
         assert isinstance(message, SipResponse)
         out.append((message, addr))
@@ -486,7 +486,7 @@ def test_sipp_style_invite_compact_headers_multiple_via() -> None:
     ua.receive_datagram(ack, PEER, 0.3)
     assert ua.next_event() == CallConfirmed("1-sipp@10.0.0.9")
     ua.hangup("1-sipp@10.0.0.9", 0.4)
-    ((bye_data, bye_addr),) = ua.datagrams_to_send(0.4)
+    ((bye_data, bye_addr),) = ua.datagrams_to_send()
     bye = parse_message(bye_data)
     assert isinstance(bye, SipRequest) and bye.uri == "sip:sipp@10.0.0.9:5062"
     assert bye.headers.get("Route") == "<sip:proxy.example;lr>"
@@ -522,7 +522,7 @@ def test_unmatched_response_dropped() -> None:
     )
     data += b"To: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
     ua.receive_datagram(data, PEER, 0.0)
-    assert ua.datagrams_to_send(0.0) == []
+    assert ua.datagrams_to_send() == []
     assert ua.dropped == 1
 
 
@@ -565,7 +565,7 @@ class FakeRegistrar:
 
 
 def exchange(ua: UserAgent, registrar: FakeRegistrar, now: float) -> None:
-    while out := ua.datagrams_to_send(now):
+    while out := ua.datagrams_to_send():
         for data, addr in out:
             assert addr == ("127.0.0.1", 5090)
             ua.receive_datagram(registrar.handle(data), addr, now)
@@ -615,7 +615,7 @@ def test_register_timeout() -> None:
     aor = ua.register(("127.0.0.1", 5090), "1000", "pbx.example", "pw", 3600, 0.0)
     sends = 0
     while (timer := ua.get_timer()) is not None:
-        sends += len(ua.datagrams_to_send(timer))
+        sends += len(ua.datagrams_to_send())
         ua.handle_timer(timer)
     assert ua.next_event() == RegistrationChanged(aor, False, 0, 408)  # Timer F
     assert sends == 11  # Timer E: 0.5, 1, 2, 4, 4, ... until 64*T1
@@ -687,10 +687,10 @@ def test_uas_hangup_before_answer_sends_480() -> None:
 def test_options_in_dialog_and_keepalive_crlf() -> None:
     net, uac, uas, call_id = setup_call()
     uas.receive_datagram(b"\r\n\r\n", ("127.0.0.1", 5070), net.now)
-    assert uas.datagrams_to_send(net.now) == [] and uas.dropped == 0
+    assert uas.datagrams_to_send() == [] and uas.dropped == 0
     dialog = uac._calls[call_id].dialog
     assert dialog is not None
     options = dialog.create_request("OPTIONS", uac._via())
     uas.receive_datagram(bytes(options), ("127.0.0.1", 5070), net.now)
-    ((data, _addr),) = uas.datagrams_to_send(net.now)
+    ((data, _addr),) = uas.datagrams_to_send()
     assert data.startswith(b"SIP/2.0 200 OK")

@@ -33,7 +33,7 @@ class Net:
         while moved:
             moved = False
             for src, ua in list(self.uas.items()):
-                for data, dst in ua.datagrams_to_send(self.now):
+                for data, dst in ua.datagrams_to_send():
                     moved = True
                     message = parse_message(data)
                     self.log.append((self.now, src, dst, message))

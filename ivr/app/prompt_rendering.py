@@ -1,19 +1,47 @@
-"""``ivr prompts render FLOW...``: render every static prompt of the flows ahead of time.
+"""Every static prompt of a flow, rendered ahead of calls: at server start and by ``ivr prompts``.
 
 Prompts with variables are rendered at call time (off the event loop) and cached; the rest can be
-made ready before a release, so the first caller after a deploy waits for nothing.
+made ready before a release (``ivr prompts render FLOW...``), so the first caller after a deploy
+waits for nothing. ``FlowApplication.prepare`` renders the same list before a server answers.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from ivr.flow.model import Flow, Prompt
 from ivr.flow.validate import check_file
-from ivr.serve import static_prompts
 from ivr.speech.prompts import PromptLibrary
+
+
+def static_prompts(flow: Flow) -> Iterator[tuple[str, str]]:
+    """(language, text) of every prompt without variables: rendered once, ahead of calls."""
+    seen: set[int] = set()
+
+    def walk(value: object) -> Iterator[tuple[str, str]]:
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        if isinstance(value, Prompt):
+            for language, template in value.texts.items():
+                if not template.fields:
+                    yield language, template.source
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for item in dataclasses.fields(value):
+                yield from walk(getattr(value, item.name))
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from walk(item)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                yield from walk(item)
+
+    yield from walk(flow)
 
 
 def add_prompt_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

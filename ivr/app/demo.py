@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.app.caller import Action, CallReport, place_call
+from ivr.app.flow_application import FlowApplication
 from ivr.call.engine import Engine, EngineConfig
-from ivr.caller import Action, CallReport, place_call
 from ivr.flow.reload import FlowRegistry
-from ivr.serve import FlowApplication
 from ivr.speech.prompts import PromptLibrary
 
 Narrator = Callable[[str], None]

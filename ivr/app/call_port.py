@@ -1,9 +1,10 @@
 """The flow interpreter's ``CallPort`` over a real SIP ``Call``.
 
 Flows speak text (rendered by TTS, cached) or recorded files, listen for keys (and speech, once a
-recogniser is attached), and hand over to people. This adapter is the only place where flow
-concepts meet the call engine; ``ivr chat`` and the flow tests run the same interpreter over
-other ports.
+recogniser is attached), and hand over to people. This adapter is where a flow's port meets a live
+call; ``ivr chat`` and the conversation tests run the same interpreter over other ports. Transfers
+and callbacks go to the handlers it is given (``ivr.handoff`` in a server), which drive the call
+themselves.
 """
 
 from __future__ import annotations

@@ -8,8 +8,11 @@ the IVR said, outcome) is fetched from the API and checked exactly as the simula
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ivr.flow.testing import Case, CaseResult, check, load_cases
+from ivr.call.engine import DialFailed, Engine, EngineConfig
+from ivr.flow.conversation_tests import Case, CaseResult, check, load_cases, report, tests_file_for
+from ivr.flow.validate import check_file
+from ivr.media.prompts import tone
+from ivr.sip.errors import SipParseError
+from ivr.sip.uri import parse_uri
+from ivr.speech.prompts import PromptLibrary
 
 TURN_TIMEOUT = 60.0  # longest prompt plus no-input time a case may wait for the caller's turn
 
@@ -59,10 +68,6 @@ class Api:
 
 
 async def run_case_sip(case: Case, target: str, api: Api, cache_dir: Path) -> CaseResult:
-    from ivr.call.engine import DialFailed, Engine, EngineConfig
-    from ivr.media.prompts import tone
-    from ivr.speech.prompts import PromptLibrary
-
     engine = Engine(EngineConfig(host="127.0.0.1", port=0, user=case.caller, rtp_low=47000, rtp_high=47998))
     await engine.start()
     transcript: list[str] = []
@@ -127,3 +132,28 @@ async def _record(api: Api, call_id: str) -> dict[str, Any] | None:
 async def run_file_sip(tests_path: Path, target: str, api: Api, cache_dir: Path) -> list[CaseResult]:
     _, cases = load_cases(tests_path)
     return [await run_case_sip(case, target, api, cache_dir) for case in cases]
+
+
+def cmd_test_over_sip(args: argparse.Namespace) -> int:
+    """``ivr test FLOW... --sip URI --api URL``: every case of each flow's tests as a real call."""
+    token = args.token or os.environ.get("IVR_API_TOKEN", "")
+    if not args.api or not token:
+        print("ivr test: --sip needs the server's --api URL and --token (or IVR_API_TOKEN)", file=sys.stderr)
+        return 2
+    try:
+        server = parse_uri(args.sip if args.sip.startswith("sip") else f"sip:{args.sip}")
+    except SipParseError as exc:
+        print(f"ivr test: bad --sip address: {exc.reason}", file=sys.stderr)
+        return 2
+    failed = 0
+    for path in args.flows:
+        tests_path = path if path.name.endswith(".tests.yaml") else tests_file_for(path)
+        flow_path, _ = load_cases(tests_path)
+        flow, _ = check_file(flow_path)
+        name = flow.name if flow is not None else flow_path.stem
+        # The flow runs on the server; its name is the number dialled (sip:support@server).
+        target = f"sip:{server.user or name}@{server.host}:{server.port or 5060}"
+        print(f"== {tests_path} over SIP to {target}")
+        results = asyncio.run(run_file_sip(tests_path, target, Api(args.api, token), args.cache_dir))
+        failed += report(results)
+    return 1 if failed else 0

@@ -11,14 +11,15 @@ import asyncio
 import dataclasses
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ivr.app.call_port import CallbackHandler, SipCallPort, TransferHandler, _no_agents, _no_callbacks
+from ivr.app.prompt_rendering import static_prompts
 from ivr.call.call import Call
-from ivr.call.flow_port import CallbackHandler, SipCallPort, TransferHandler, _no_agents, _no_callbacks
 from ivr.flow.interpreter import FlowResult, Interpreter
-from ivr.flow.model import Flow, Prompt
+from ivr.flow.model import Flow
 from ivr.flow.reload import FlowRegistry
 from ivr.logs import get_logger
 from ivr.speech.listener import SpeechResult
@@ -44,31 +45,6 @@ class LiveCall:
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 
 log = get_logger(component="flows")
-
-
-def static_prompts(flow: Flow) -> Iterator[tuple[str, str]]:
-    """(language, text) of every prompt without variables: rendered once, ahead of calls."""
-    seen: set[int] = set()
-
-    def walk(value: object) -> Iterator[tuple[str, str]]:
-        if id(value) in seen:
-            return
-        seen.add(id(value))
-        if isinstance(value, Prompt):
-            for language, template in value.texts.items():
-                if not template.fields:
-                    yield language, template.source
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            for item in dataclasses.fields(value):
-                yield from walk(getattr(value, item.name))
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                yield from walk(item)
-        elif isinstance(value, Mapping):
-            for item in value.values():
-                yield from walk(item)
-
-    yield from walk(flow)
 
 
 class FlowApplication:
