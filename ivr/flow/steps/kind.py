@@ -4,7 +4,7 @@ A kind is a ``StepKind`` subclass, registered by its YAML key (``ivr.flow.steps.
 says everything that differs from one kind to the next:
 
 - the JSON Schema of its value (``schema``) and of any step-level field only it takes (``fields``,
-  e.g. a lookup's ``found``), from which the flow schema is generated (``ivr.flow.steps.schema``);
+  e.g. a lookup's ``found``), from which the flow schema is generated (``flow_schema``);
 - ``build``: its model object from the YAML, reporting local mistakes through the builder;
 - what the validator needs: where it leads (``exits``), whether it waits for the caller, what a
   missing way out is called (``dead_end``), its expressions, the variables it sets, and any rule
@@ -14,8 +14,9 @@ says everything that differs from one kind to the next:
 
 Everything that holds for every kind stays where it is: ``next``, the human fast path and its
 override, prompt variables, reachability and loops, the prompt-and-listen loop with its retries.
-The three protocols below are all a kind may use of the builder, the validator's flow and the
-interpreter, so a new kind is one module that needs nothing else changed.
+``FlowBuilder`` and ``CallRuntime`` below are all a kind may use of the builder and of the
+interpreter (its checks are given the flow itself), so a new kind is one module that needs
+nothing else changed.
 """
 
 from __future__ import annotations

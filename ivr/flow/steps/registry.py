@@ -2,8 +2,9 @@
 
 The builder picks a step's kind here, the validator, interpreter and graph dispatch on
 ``kind_of(step)``, and the flow schema is generated from ``kinds()``. The order of registration is
-the order of ``KINDS`` in messages such as "must have exactly one of say, menu, ...", so the built-in
-kinds are registered below in a fixed order; a kind registered later comes after them.
+the order operators see in messages such as "must have exactly one of say, menu, ...", so the
+built-in kinds are registered below in a fixed order (``BUILT_IN``); a kind registered later comes
+after them.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def field_owners() -> Mapping[str, tuple[str, ...]]:
     return owners
 
 
-for _kind in (
+BUILT_IN: tuple[StepKind[Any], ...] = (
     control.SAY,
     prompting.MENU,
     prompting.ASK,
@@ -97,5 +98,6 @@ for _kind in (
     control.GOTO,
     control.CALL,
     control.RETURN,
-):
-    register(_kind)
+)
+for built_in in BUILT_IN:
+    register(built_in)
