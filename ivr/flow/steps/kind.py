@@ -22,6 +22,7 @@ nothing else changed.
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,8 +223,9 @@ class CallRuntime(Protocol):
 # -- the kind -------------------------------------------------------------------------------------
 
 
-class StepKind(Generic[S]):
-    """One kind of step. Subclasses set the class attributes and override what applies."""
+class StepKind(ABC, Generic[S]):
+    """One kind of step. Subclasses set the class attributes, define ``build`` and ``run``, and
+    override the rest where it applies."""
 
     name: ClassVar[str]  # the YAML key, and the model's ``KIND``
     schema: ClassVar[Schema]  # the value under the key
@@ -240,11 +242,11 @@ class StepKind(Generic[S]):
     dot_shape: ClassVar[str] = "box"
     mermaid_shape: ClassVar[tuple[str, str]] = ("[", "]")
 
-    def build(self, b: FlowBuilder, written: WrittenStep) -> S:
-        raise NotImplementedError
+    @abstractmethod
+    def build(self, b: FlowBuilder, written: WrittenStep) -> S: ...
 
-    async def run(self, call: CallRuntime, step: S, scope: m.Scope) -> Next:
-        raise NotImplementedError
+    @abstractmethod
+    async def run(self, call: CallRuntime, step: S, scope: m.Scope) -> Next: ...
 
     def exits(self, step: S, flow: m.Flow) -> list[Exit]:
         """Where the step leads besides ``next``, in the order the graph draws them."""
