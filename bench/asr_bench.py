@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ivr.speech.listener import ListenSpec, SpeechListener
+from ivr.speech.listener import RecognitionSpec, SpeechListener
 from ivr.speech.recognizer import StreamingRecognizer, decode_pool
 from tests.speech import KOREAN_MENU, Int16Array, korean_model, spoken
 
@@ -102,7 +102,7 @@ async def calls(n: int, seconds: float, seed: int = 1) -> None:
     loop = asyncio.get_running_loop()
     phrases = list(KOREAN_MENU)
     utterances = {p: spoken(p, lead=0.0, tail=0.0) for p in phrases}
-    spec = ListenSpec(grammar=KOREAN_MENU, no_input_timeout=10.0)
+    spec = RecognitionSpec(grammar=KOREAN_MENU, no_input_timeout=10.0)
     latencies: list[float] = []
     right = wrong = 0
     lateness: list[float] = []

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from aiohttp.web import AppRunner
 
     from ivr.app.flow_application import FlowApplication
+    from ivr.handoff.ports import Voice
     from ivr.handoff.service import Handoff
     from ivr.net.workers import WorkerSet
     from ivr.ops.live_view import LiveView
@@ -299,9 +300,10 @@ def _log_media_build() -> None:
 
 async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> int:
     from ivr.app.flow_application import FlowApplication
+    from ivr.app.handoff_adapters import EngineDialer, flow_handlers
     from ivr.flow.reload import FlowRegistry
     from ivr.speech.models import ModelRegistry
-    from ivr.speech.prompts import PromptLibrary
+    from ivr.speech.prompt_library import PromptLibrary
 
     log = get_logger()
     registry = FlowRegistry(args.flows)
@@ -329,14 +331,15 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     if handoff is None:
         return 1
     await handoff.board.join()
+    transfer, callback = flow_handlers(handoff)
     application = FlowApplication(
         registry, args.flow, prompts, speech=not args.keypad_only, models=models,
-        transfer=handoff.transfer, callback=handoff.offer_callback, records=handoff.record_call,
+        transfer=transfer, callback=callback, records=handoff.record_call,
         waits=lambda call_id: handoff.waits.pop(call_id, None),
     )  # fmt: skip
     await application.prepare()
     engine = Engine(config, application)
-    handoff.engine = engine
+    handoff.dialer = EngineDialer(engine)
     # The API first: once SIP answers, everything about it can be asked.
     # One API per server: worker 0 serves it (the others could not bind the port anyway); agent
     # events it applies reach the other workers through the agent board.
@@ -429,7 +432,7 @@ async def _start_http(
     return runner
 
 
-def _handoff(args: argparse.Namespace, prompts: object, run: str = "") -> Handoff | None:
+def _handoff(args: argparse.Namespace, prompts: Voice, run: str = "") -> Handoff | None:
     """Agents, the callback store and the dialer; None (after a clear message) on bad config."""
     from ivr.handoff.agents import AgentConfigError, AgentPool, PoolConfig, load_agents
     from ivr.handoff.service import Handoff, HandoffConfig
@@ -453,7 +456,7 @@ def _handoff(args: argparse.Namespace, prompts: object, run: str = "") -> Handof
         retry_spacing=args.retry_spacing, lease=args.lease, announce_every=args.announce_every,
         wait_limit=args.wait_limit, run=run,
     )  # fmt: skip
-    return Handoff(pool, store, prompts, config)  # type: ignore[arg-type]
+    return Handoff(pool, store, prompts, config)
 
 
 async def _register(engine: Engine, aor: str, password: str, log: object) -> None:
@@ -468,7 +471,7 @@ async def _register(engine: Engine, aor: str, password: str, log: object) -> Non
 
 async def _call(args: argparse.Namespace) -> int:
     from ivr.app.caller import Action, parse_timed, place_call, write_wav
-    from ivr.speech.prompts import PromptLibrary
+    from ivr.speech.prompt_library import PromptLibrary
 
     try:
         actions = [parse_timed("keys", k) for k in args.keys]

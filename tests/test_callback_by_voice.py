@@ -15,15 +15,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ivr.app.handoff_adapters import flow_handlers
 from ivr.call.call import Call
 from ivr.call.engine import Engine, EngineConfig
 from ivr.flow.conversation_tests import ScriptedPort
+from ivr.flow.hours import hours_from_windows, offer_slots
 from ivr.flow.port import CallbackOutcome, CallbackRequest
 from ivr.handoff.agents import AgentPool
 from ivr.handoff.asking import speakable_windows
-from ivr.handoff.promise import hours_from_windows, offer_slots
 from ivr.handoff.service import Handoff, HandoffConfig
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 from ivr.store.base import ACTIVE_STATES, CallbackRecord
 from ivr.store.sqlite import SqliteStore
 
@@ -42,8 +43,10 @@ def book_by_voice(tmp_path: Path, words: list[str]) -> tuple[CallbackOutcome, Sc
     )  # fmt: skip
     outcomes: list[CallbackOutcome] = []
 
+    _, offer_callback = flow_handlers(handoff)
+
     async def ivr(call: Call) -> None:
-        outcomes.append(await handoff.offer_callback(call, request, caller_words))
+        outcomes.append(await offer_callback(call, request, caller_words))
         call.hangup()
 
     async def scenario() -> None:

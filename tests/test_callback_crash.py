@@ -12,7 +12,7 @@ from pathlib import Path
 from ivr.call.call import Call
 from ivr.call.engine import Engine, EngineConfig
 from ivr.handoff.numbers import approve, policy_from_flow
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 from ivr.store.base import Booking, CallbackState
 from ivr.store.sqlite import SqliteStore
 from tests.server import REPO, free_udp_port, ivr_server

@@ -13,7 +13,7 @@ from ivr.app.caller import Action, place_call, speech_segments
 from ivr.call.call import Call, CallGone, PlayOutcome
 from ivr.call.engine import DialFailed, Engine, EngineConfig
 from ivr.media.prompts import tone
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 
 App = Callable[[Call], Awaitable[None]]
 

@@ -22,7 +22,7 @@ from ivr.app.caller import speech_segments
 from ivr.call.call import Call
 from ivr.call.engine import Engine, EngineConfig
 from ivr.media.prompts import tone
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 from ivr.store.base import Booking
 from ivr.store.sqlite import SqliteStore
 from tests.server import REPO, RunningServer, answers_options, free_udp_port, ivr_server

@@ -20,7 +20,7 @@ from ivr.app.caller import Action, place_call
 from ivr.app.flow_application import FlowApplication
 from ivr.call.engine import Engine, EngineConfig
 from ivr.flow.reload import FlowRegistry
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 from tests.server import REPO
 
 # What makes up a call; one of these in a cycle drags the call's buffers along with it.

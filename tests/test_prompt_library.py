@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 
 
 def test_texts_are_rendered_once_and_memory_stays_bounded(tmp_path: Path) -> None:

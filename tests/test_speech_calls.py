@@ -14,7 +14,7 @@ import pytest
 
 from ivr.app.caller import Action, CallReport, place_call, write_wav
 from ivr.call.engine import Engine, EngineConfig
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 from tests.server import REPO, RunningServer, ivr_server
 from tests.test_http_api import TOKEN, free_tcp_port, http
 

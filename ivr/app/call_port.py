@@ -30,11 +30,10 @@ from ivr.flow.port import (
     TransferRequest,
 )
 from ivr.media.vad import SpeechStart, Vad
-from ivr.speech.listener import ListenSpec as SpeechSpec
-from ivr.speech.listener import SpeechListener, SpeechResult
+from ivr.speech.listener import RecognitionSpec, SpeechListener, SpeechResult
 from ivr.speech.models import VoskModel
-from ivr.speech.prompts import PromptLibrary
-from ivr.speech.wording import keypad_only
+from ivr.speech.prompt_library import PromptLibrary
+from ivr.wording import keypad_only
 
 Int16Array = npt.NDArray[np.int16]
 
@@ -174,7 +173,7 @@ class SipCallPort:
         assert self._listener is not None
         self._hear(True)
         self.partial = ""
-        speech_spec = SpeechSpec(
+        speech_spec = RecognitionSpec(
             grammar=spec.grammar or None,  # an empty grammar means open speech
             threshold=spec.confidence,
             no_input_timeout=spec.timeout,

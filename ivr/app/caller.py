@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from ivr.call.call import Call, CallGone
 from ivr.call.engine import DialFailed, Engine
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 
 Int16Array = npt.NDArray[np.int16]
 FRAME = 160

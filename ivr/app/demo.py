@@ -18,7 +18,7 @@ from ivr.app.caller import Action, CallReport, place_call
 from ivr.app.flow_application import FlowApplication
 from ivr.call.engine import Engine, EngineConfig
 from ivr.flow.reload import FlowRegistry
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 
 Narrator = Callable[[str], None]
 

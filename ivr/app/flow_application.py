@@ -24,9 +24,9 @@ from ivr.flow.reload import FlowRegistry
 from ivr.logs import get_logger
 from ivr.speech.listener import SpeechResult
 from ivr.speech.models import ModelRegistry, VoskModel, resolve_or_warn
-from ivr.speech.prompts import PromptLibrary
-from ivr.speech.wording import keypad_only
+from ivr.speech.prompt_library import PromptLibrary
 from ivr.store.base import CallRecord, StoreError
+from ivr.wording import keypad_only
 
 Narrator = Callable[[str], None]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ivr.flow.model import Flow, Prompt
 from ivr.flow.validate import check_file
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 
 
 def static_prompts(flow: Flow) -> Iterator[tuple[str, str]]:

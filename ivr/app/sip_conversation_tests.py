@@ -26,7 +26,7 @@ from ivr.flow.validate import check_file
 from ivr.media.prompts import tone
 from ivr.sip.errors import SipParseError
 from ivr.sip.uri import parse_uri
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 
 TURN_TIMEOUT = 60.0  # longest prompt plus no-input time a case may wait for the caller's turn
 

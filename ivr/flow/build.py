@@ -13,7 +13,6 @@ decides each step's kind, and offers the kinds the small values they share (``Fl
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.flow import model as m
 from ivr.flow.expressions import Expr, ExprError, literal, parse
+from ivr.flow.hours import OpenRange, parse_time_range, parse_weekdays
 from ivr.flow.loader import Document, PathKey
 from ivr.flow.steps import registry
 from ivr.flow.steps.kind import WrittenStep
@@ -193,21 +193,21 @@ class Builder:
         except (ZoneInfoNotFoundError, ValueError):
             self.error(self.doc.mark((*path, "timezone")), f"unknown time zone '{timezone}'")
             timezone = "UTC"
-        ranges: list[m.OpenRange] = []
+        ranges: list[OpenRange] = []
         for days, spans in (raw.get("open") or {}).items():
             where = (*path, "open", days)
-            weekdays = _weekdays(days)
+            weekdays = parse_weekdays(days)
             if weekdays is None:
                 self.error(
                     self.doc.mark(where, key=True), f"bad days '{days}' (write e.g. mon-fri, sat, sat,sun)"
                 )
                 continue
             for span in spans if isinstance(spans, list) else [spans]:
-                times = _time_range(str(span))
+                times = parse_time_range(str(span))
                 if times is None:
                     self.error(self.doc.mark(where), f"bad opening hours '{span}' (write e.g. 08:00-20:00)")
                     continue
-                ranges += [m.OpenRange(day, times[0], times[1]) for day in weekdays]
+                ranges += [OpenRange(day, times[0], times[1]) for day in weekdays]
         closed = self.ref(raw.get("closed"), (*path, "closed"))
         return m.BusinessHours(timezone, tuple(ranges), closed, self.doc.mark(path))
 
@@ -262,31 +262,6 @@ class Builder:
         return m.FastPathOverride(
             bool(raw.get("disabled", False)), str(reason) if reason else None, self.doc.mark(path, key=True)
         )
-
-
-def _weekdays(text: str) -> list[int] | None:
-    days: list[int] = []
-    for part in str(text).lower().replace(" ", "").split(","):
-        first, _, last = part.partition("-")
-        if first not in m.WEEKDAYS or (last and last not in m.WEEKDAYS):
-            return None
-        a = m.WEEKDAYS.index(first)
-        b = m.WEEKDAYS.index(last) if last else a
-        days += list(range(a, b + 1)) if a <= b else [*range(a, 7), *range(0, b + 1)]
-    return days
-
-
-def _time_range(text: str) -> tuple[dt.time, dt.time] | None:
-    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
-    if match is None:
-        return None
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    try:
-        start = dt.time(h1, m1)
-        end = dt.time.max if (h2, m2) == (24, 0) else dt.time(h2, m2)
-    except ValueError:
-        return None
-    return (start, end) if start < end else None
 
 
 def build_flow(doc: Document, path: Path) -> tuple[m.Flow | None, list[m.FlowError]]:

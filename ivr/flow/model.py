@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ivr.flow.hours import OpenRange, is_open
 from ivr.flow.templates import Template
 
 
@@ -72,29 +73,18 @@ class Prompt:
 
 # -- settings -------------------------------------------------------------------------------------
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-@dataclass(frozen=True)
-class OpenRange:
-    weekday: int  # 0 = Monday, as datetime.weekday()
-    start: dt.time
-    end: dt.time
-
 
 @dataclass(frozen=True)
 class BusinessHours:
+    """The flow's opening hours (``ivr.flow.hours`` parses and computes them)."""
+
     timezone: str
     ranges: tuple[OpenRange, ...]
     closed: Ref | None  # step used instead of the start step outside the hours
     at: Mark = field(compare=False)
 
     def is_open(self, now: dt.datetime) -> bool:
-        from zoneinfo import ZoneInfo
-
-        local = now.astimezone(ZoneInfo(self.timezone)) if now.tzinfo else now
-        clock = local.time().replace(tzinfo=None)
-        return any(r.weekday == local.weekday() and r.start <= clock < r.end for r in self.ranges)
+        return is_open(self, now)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ivr.flow.hours import HoursLike, Slot, offer_slots
 from ivr.flow.port import Heard, ListenSpec, SayResult
-from ivr.handoff.promise import HoursLike, Slot, offer_slots
 
 # What a caller may say for each numbered answer, by question and language. Short, common words:
 # grammars only help when the words are in the model's vocabulary.

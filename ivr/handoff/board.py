@@ -17,13 +17,13 @@ time); a failed write is logged and the next sync or claim corrects the picture.
 from __future__ import annotations
 
 from ivr.handoff.agents import AgentPool, AgentState, Change
-from ivr.store.sqlite import SqliteStore
+from ivr.store.base import AgentBoardStore, BoardRow
 from ivr.store.thread import StoreThread
 
 
 class AgentBoard:
     def __init__(
-        self, pool: AgentPool, store: SqliteStore, thread: StoreThread, owner: str, run: str
+        self, pool: AgentPool, store: AgentBoardStore, thread: StoreThread, owner: str, run: str
     ) -> None:
         self.pool = pool
         self.store = store
@@ -61,7 +61,7 @@ class AgentBoard:
 
     async def sync(self) -> None:
         """Adopt what other processes changed since the last sync."""
-        rows: list[tuple[str, str, float, str, int]] = await self.thread.run(self.store.board_read)
+        rows: list[BoardRow] = await self.thread.run(self.store.board_read)
         known = {a.id for a in self.pool}
         for agent_id, state, since, owner, version in rows:
             if agent_id not in known or agent_id in self._claimed:

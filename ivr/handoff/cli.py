@@ -13,9 +13,9 @@ import datetime as dt
 import io
 import json
 import sys
-import time
 from typing import Any
 
+from ivr.handoff.ports import SystemClock
 from ivr.store.base import CallbackRecord, CallbackState, StaleState, StoreError
 from ivr.store.sqlite import SqliteStore
 
@@ -139,7 +139,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def _change(args: argparse.Namespace, action: str) -> int:
     try:
         with _open(args) as store:
-            now = time.time()
+            now = SystemClock().now()
             record = store.cancel(args.id, now) if action == "cancel" else store.operator_retry(args.id, now)
     except StaleState as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -177,7 +177,7 @@ CDR_FIELDS = (
 
 
 def cmd_cdr(args: argparse.Namespace) -> int:
-    end = args.end if args.end is not None else time.time()
+    end = args.end if args.end is not None else SystemClock().now()
     start = args.start if args.start is not None else end - 86400.0
     try:
         with _open(args) as store:

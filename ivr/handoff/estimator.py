@@ -20,8 +20,8 @@ Handle times are learnt per skill as an exponentially weighted mean (recent call
 the estimate follows a busy afternoon), blended with a prior while fewer than ``min_samples`` calls
 were measured, so the first caller of the day does not hear "0 minutes".
 
-Nothing reads a clock. Speakable text rounds up, never down: "less than 2 minutes" is only said
-when the mean really is under 2 minutes.
+Nothing reads a clock. The spoken wait (``ivr.wording.times``) rounds up, never down:
+"less than 2 minutes" is only said when the mean really is under 2 minutes.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ivr.flow.templates import cardinal
+from ivr.wording.times import speak_duration, unknown_text
 
 Z_PROMISE = 1.64  # one-sided ~95 % for the promise bound
 
@@ -108,67 +108,3 @@ def estimate_wait(ahead: int, agents_working: int, agents_free: int, handle_time
     mean = need / rate
     sd = math.sqrt(need) / rate
     return WaitEstimate(mean, mean + Z_PROMISE * sd, ahead, agents_working, handle_time)
-
-
-# -- speaking ------------------------------------------------------------------------------------
-
-
-def _minutes_word(n: int, lang: str) -> str:
-    if lang == "de":
-        return "eine Minute" if n == 1 else f"{cardinal(n, 'de')} Minuten"
-    return "a minute" if n == 1 else f"{cardinal(n, 'en')} minutes"
-
-
-def _hours_word(half_hours: int, lang: str) -> str:
-    hours, half = divmod(half_hours, 2)
-    if lang == "de":
-        if half:
-            return "eineinhalb Stunden" if hours == 1 else f"{cardinal(hours, 'de')}einhalb Stunden"
-        return "eine Stunde" if hours == 1 else f"{cardinal(hours, 'de')} Stunden"
-    if half:
-        return "an hour and a half" if hours == 1 else f"{cardinal(hours, 'en')} and a half hours"
-    return "an hour" if hours == 1 else f"{cardinal(hours, 'en')} hours"
-
-
-def round_up_minutes(seconds: float) -> int:
-    """Minutes as people say them: exact up to 10, then in fives, always rounded up."""
-    minutes = max(1, math.ceil(seconds / 60.0 - 1e-9))
-    if minutes <= 10:
-        return minutes
-    return 5 * math.ceil(minutes / 5)
-
-
-def speak_duration(seconds: float, language: str) -> str:
-    """'less than a minute', 'about 4 minutes', 'about 25 minutes', 'about an hour and a half'."""
-    lang = "de" if language.lower().startswith("de") else "en"
-    if seconds < 60:
-        return "weniger als eine Minute" if lang == "de" else "less than a minute"
-    if seconds < 120:
-        return "weniger als zwei Minuten" if lang == "de" else "less than two minutes"
-    if seconds < 60 * 60:
-        words = _minutes_word(round_up_minutes(seconds), lang)
-        return f"etwa {words}" if lang == "de" else f"about {words}"
-    half_hours = math.ceil(seconds / 1800.0 - 1e-9)
-    words = _hours_word(half_hours, lang)
-    return f"etwa {words}" if lang == "de" else f"about {words}"
-
-
-def speak_within(seconds: float, language: str) -> str:
-    """A promise bound: 'within 25 minutes' / 'innerhalb von 25 Minuten' (rounded up)."""
-    lang = "de" if language.lower().startswith("de") else "en"
-    if seconds < 60 * 60:
-        words = _minutes_word(max(5, round_up_minutes(seconds)), lang)
-        if lang == "de":
-            return f"innerhalb von {words.replace('eine Minute', 'einer Minute')}"
-        return f"within {words}"
-    words = _hours_word(math.ceil(seconds / 1800.0 - 1e-9), lang)
-    if lang == "de":
-        words = words.replace("eine Stunde", "einer Stunde").replace("Stunden", "Stunden")
-        return f"innerhalb von {words}"
-    return f"within {words}"
-
-
-def unknown_text(language: str) -> str:
-    if language.lower().startswith("de"):
-        return "Wir können die Wartezeit gerade nicht abschätzen"
-    return "We cannot estimate the wait right now"

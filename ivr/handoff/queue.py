@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ivr.flow.templates import cardinal
 from ivr.handoff.agents import Agent, primary_language
 from ivr.handoff.estimator import WaitEstimate
+from ivr.wording.handoff import say_place_in_line
 
 # "remote": a live caller waiting on another worker process (--workers); served there, but in the
 # one line with everyone else, so callers are served in order across workers and told so.
@@ -82,20 +82,7 @@ class Announcement:
     offer_callback: bool
 
     def text(self, language: str) -> str:
-        de = language.lower().startswith("de")
-        lang = "de" if de else "en"
-        if self.position <= 1:
-            head = "Sie sind als Nächstes an der Reihe." if de else "You are next in line."
-        else:
-            number = cardinal(self.position, lang)
-            head = f"Sie sind an Position {number}." if de else f"You are number {number} in line."
-        if not self.estimate.known:
-            tail = self.estimate.speak(lang) + "."
-        elif de:
-            tail = f"Die Wartezeit beträgt {self.estimate.speak('de')}."
-        else:
-            tail = f"The wait is {self.estimate.speak('en')}."
-        return f"{head} {tail}"
+        return say_place_in_line(self.position, self.estimate.speak(language), self.estimate.known, language)
 
 
 class VirtualQueue:
@@ -148,11 +135,6 @@ class VirtualQueue:
         entry.seq = min(entry.seq, live.seq)
         entry.first_estimate = live.first_estimate
         return entry
-
-    def set_not_before(self, callback_id: int, not_before: float) -> None:
-        entry = self._entries.get(f"callback:{callback_id}")
-        if entry is not None:
-            entry.not_before = not_before
 
     def sync_remote(self, waiting: Iterable[RemoteWaiter]) -> None:
         """Make the entries of callers waiting on other workers match what those last published."""

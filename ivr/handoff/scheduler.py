@@ -22,9 +22,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ivr.flow.hours import HoursLike, NoOpenTime, is_open, next_open
 from ivr.handoff.agents import AgentPool, AgentState
 from ivr.handoff.numbers import NumberPolicy, NumberRejected, approve
-from ivr.handoff.promise import HoursLike, NoOpenTime, is_open, next_open
 from ivr.handoff.queue import Entry, VirtualQueue
 from ivr.store.base import ACTIVE_STATES, CallbackRecord, CallbackState
 

@@ -19,8 +19,7 @@ from typing import Any
 from ivr.app.flow_application import FlowApplication, LiveCall
 from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.logs import get_logger
-from ivr.store.base import StoreError
-from ivr.store.sqlite import SqliteStore
+from ivr.store.base import LiveStateStore, StoreError
 from ivr.store.thread import StoreThread
 
 PUBLISH_SECONDS = 1.0
@@ -55,7 +54,7 @@ class LiveView:
     def __init__(
         self,
         flows: FlowApplication,
-        store: SqliteStore | None = None,
+        store: LiveStateStore | None = None,
         store_thread: StoreThread | None = None,
         *,
         owner: str = "",

@@ -42,11 +42,10 @@ import numpy.typing as npt
 from ivr.logs import get_logger
 from ivr.media.vad import SpeechEnd, SpeechStart, Vad, VadConfig
 from ivr.speech.early import EarlyMatch
-from ivr.speech.intents import DEFAULT_INTENT_THRESHOLD, Intent, match_intent
 from ivr.speech.models import VoskModel
 from ivr.speech.recognizer import DEFAULT_THRESHOLD, Recognition, StreamingRecognizer, Word, decode_pool
 
-__all__ = ["ListenSpec", "SpeechListener", "SpeechResult"]
+__all__ = ["RecognitionSpec", "SpeechListener", "SpeechResult"]
 
 Int16Array = npt.NDArray[np.int16]
 FRAME_SECONDS = 0.020
@@ -57,17 +56,15 @@ log = get_logger()
 
 
 @dataclass(frozen=True, slots=True)
-class ListenSpec:
-    """What to listen for.  ``grammar`` None: free-form, matched against ``intents`` if any.
+class RecognitionSpec:
+    """What to listen for.  ``grammar`` None: free-form (the flow matches the transcript itself).
 
     ``grammar`` maps each allowed phrase to the label it stands for (a menu choice); a sequence
     means each phrase is its own label.
     """
 
     grammar: Mapping[str, str] | Sequence[str] | None = None
-    intents: Sequence[Intent] = ()
     threshold: float = DEFAULT_THRESHOLD
-    intent_threshold: float = DEFAULT_INTENT_THRESHOLD
     no_input_timeout: float = 5.0
     max_utterance: float = 15.0
     end_silence_ms: int | None = None  # None: the VAD configuration's
@@ -88,8 +85,8 @@ class SpeechResult:
     text: str = ""
     confidence: float = 0.0
     words: tuple[Word, ...] = ()
-    intent: str | None = None  # the grammar phrase's label, or the matched intent
-    score: float = 0.0  # the intent match's score (grammar: the confidence)
+    intent: str | None = None  # the grammar phrase's label
+    score: float = 0.0  # the recognition's confidence
     latency_ms: float | None = None  # end of speech detected -> result
     speech_ms: float = 0.0  # length of the utterance as the VAD saw it
     early: bool = False  # ended by an early match, before the VAD's closing silence
@@ -97,7 +94,7 @@ class SpeechResult:
 
 @dataclass(eq=False)
 class _Session:
-    spec: ListenSpec
+    spec: RecognitionSpec
     future: asyncio.Future[SpeechResult]
     recognizer: StreamingRecognizer | None = None
     pending: list[Int16Array] = field(default_factory=list)
@@ -168,11 +165,11 @@ class SpeechListener:
 
     # -- what the call/flow uses ---------------------------------------------------------------
 
-    async def listen(self, spec: ListenSpec) -> SpeechResult:
+    async def listen(self, spec: RecognitionSpec) -> SpeechResult:
         """Listen for one utterance (or its absence); see the module docstring."""
         return await self.start(spec)
 
-    def start(self, spec: ListenSpec) -> asyncio.Future[SpeechResult]:
+    def start(self, spec: RecognitionSpec) -> asyncio.Future[SpeechResult]:
         """Begin listening now (frames from this call on count); await the returned future."""
         if self._session is not None:
             raise RuntimeError("this call is already listening")
@@ -365,12 +362,7 @@ class SpeechListener:
         if spec.grammar is not None:
             label = spec.labels().get(recognition.phrase or "")
             return dataclasses.replace(base, kind="speech", intent=label, score=recognition.confidence)
-        if not spec.intents:
-            return dataclasses.replace(base, kind="speech", score=recognition.confidence)
-        match = match_intent(recognition.text, spec.intents, spec.intent_threshold)
-        if match is None:
-            return base
-        return dataclasses.replace(base, kind="speech", intent=match.intent, score=match.score)
+        return dataclasses.replace(base, kind="speech", score=recognition.confidence)
 
     def _resolve(self, session: _Session, result: SpeechResult) -> None:
         if not session.future.done():

@@ -9,7 +9,7 @@ Two modes:
   drop the word silently and the phrase would change meaning), and ``[unk]``, the usual garbage
   word, is only added when the model's vocabulary has it (many small models lack it).
 - Free-form: the model's own language model, with word timings and confidences (``SetWords``);
-  the transcript is then matched against the flow's intents (``ivr.speech.intents``).
+  the flow then matches the transcript against its intents (``ivr.flow.matching``).
 
 Either way, a result whose mean word confidence is under the threshold is no-match.
 

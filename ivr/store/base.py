@@ -170,8 +170,13 @@ class CallRecord:
 UnknownLeg = Literal["retry", "verify"]
 
 
-class Store(Protocol):
-    """The durable store. Every method commits before it returns or raises ``StoreError``."""
+# The store's jobs, one protocol each: a user types against the concerns it needs, so that a
+# second backend (PostgreSQL for many nodes) implements them all and a test may fake just one.
+# Every method commits before it returns, or raises ``StoreError``.
+
+
+class CallbackStore(Protocol):
+    """Callbacks and their state machine (module docstring): book, claim, move, recover."""
 
     def book(self, booking: Booking, now: float) -> tuple[CallbackRecord, bool]:
         """Store a callback; (record, created). A pending one for the same number is updated."""
@@ -212,11 +217,63 @@ class Store(Protocol):
         self, now: float, unknown_leg: UnknownLeg = "retry", retry_spacing: float = 600.0
     ) -> list[CallbackRecord]: ...
 
+    def cancel(self, callback_id: int, now: float, detail: str = "operator") -> CallbackRecord: ...
+
+    def operator_retry(self, callback_id: int, now: float, detail: str = "operator") -> CallbackRecord:
+        """At least one more attempt, now (attempt numbers only grow)."""
+        ...
+
+    def reschedule(
+        self, callback_id: int, window_start: float, promised_by: float, now: float, detail: str = "operator"
+    ) -> CallbackRecord:
+        """Move a pending callback to a new window (and promise); only while nobody dials it."""
+        ...
+
     def events(self, callback_id: int) -> list[CallbackEvent]: ...
+
+
+class CallRecordStore(Protocol):
+    """One call detail record per call."""
 
     def record_call(self, record: CallRecord) -> None: ...
 
     def calls(self, start: float, end: float) -> list[CallRecord]: ...
+
+
+# An agent on the board: (agent, state, since, owner, version); see ivr.handoff.board.
+BoardRow = tuple[str, str, float, str, int]
+
+
+class AgentBoardStore(Protocol):
+    """The agents as every worker process of one run sees them (ivr.handoff.board)."""
+
+    def board_join(self, run: str, owner: str, agents: Sequence[tuple[str, str, float]]) -> None:
+        """Start this run's board (rows of earlier runs go); agents are added as (id, state, since)."""
+        ...
+
+    def board_claim(self, agent: str, owner: str, run: str, now: float) -> bool:
+        """Reserve an available agent for ``owner``; False when someone else was first."""
+        ...
+
+    def board_publish(self, agent: str, state: str, since: float, owner: str) -> None: ...
+
+    def board_read(self) -> list[BoardRow]: ...
+
+
+class LiveStateStore(Protocol):
+    """What each worker carries right now (calls, callers on hold), for the others: ivr.ops.live_view."""
+
+    def live_publish(self, owner: str, run: str, now: float, calls: str) -> None:
+        """Replace ``owner``'s publication (JSON); rows of earlier runs go."""
+        ...
+
+    def live_read(self, run: str, fresh_after: float) -> list[tuple[str, str]]:
+        """(owner, JSON) of this run's workers that published after ``fresh_after``."""
+        ...
+
+
+class Store(CallbackStore, CallRecordStore, AgentBoardStore, LiveStateStore, Protocol):
+    """The whole durable store, as a server opens it."""
 
     def close(self) -> None: ...
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from ivr.flow.templates import TemplateError, cardinal, parse_template, say_date, say_time, spell_digits
+from ivr.flow.templates import TemplateError, parse_template
 
 NOW = dt.datetime(2024, 5, 6, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
 
@@ -36,56 +36,6 @@ def test_template_errors(text: str, message: str, column: int) -> None:
 
 def test_missing_values_are_silent_not_none() -> None:
     assert parse_template("[{nothing.here}]").render({}, "en") == "[]"
-
-
-@pytest.mark.parametrize(
-    ("n", "en", "de"),
-    [
-        (0, "zero", "null"),
-        (1, "one", "eins"),
-        (21, "twenty-one", "einundzwanzig"),
-        (101, "one hundred and one", "einhunderteins"),
-        (1000, "one thousand", "eintausend"),
-        (1961, "one thousand nine hundred and sixty-one", "eintausendneunhunderteinundsechzig"),
-        (2_000_017, "two million and seventeen", "zwei Millionen siebzehn"),
-        (1_000_000, "one million", "eine Million"),
-        (-3, "minus three", "minus drei"),
-    ],
-)
-def test_cardinals(n: int, en: str, de: str) -> None:
-    assert cardinal(n, "en") == en
-    assert cardinal(n, "de") == de
-
-
-def test_digits_one_by_one() -> None:
-    assert spell_digits("10115", "en") == "one zero one one five"
-    assert spell_digits("+49 30#", "de") == "plus vier neun drei null Raute"
-
-
-@pytest.mark.parametrize(
-    ("clock", "en", "de"),
-    [
-        (dt.time(18, 0), "six p m", "achtzehn Uhr"),
-        (dt.time(9, 5), "nine oh five a m", "neun Uhr fünf"),
-        (dt.time(13, 45), "one forty-five p m", "dreizehn Uhr fünfundvierzig"),
-        (dt.time(12, 0), "twelve noon", "zwölf Uhr"),
-        (dt.time(0, 0), "midnight", "null Uhr"),
-        (dt.time(1, 1), "one oh one a m", "ein Uhr eins"),
-    ],
-)
-def test_times(clock: dt.time, en: str, de: str) -> None:
-    assert say_time(clock, "en") == en
-    assert say_time(clock, "de") == de
-
-
-def test_dates_absolute_and_relative() -> None:
-    day = dt.date(2024, 5, 3)
-    assert say_date(day, "en") == "Friday, May third"
-    assert say_date(day, "de") == "Freitag, der dritte Mai"
-    assert say_date(dt.date(2024, 12, 21), "en") == "Saturday, December twenty-first"
-    assert say_date(dt.date(2024, 12, 21), "de") == "Samstag, der einundzwanzigste Dezember"
-    assert say_date(dt.date(2024, 5, 7), "en", today=dt.date(2024, 5, 6)) == "tomorrow"
-    assert say_date(dt.date(2024, 5, 6), "de", today=dt.date(2024, 5, 6)) == "heute"
 
 
 def test_datetime_field_relative_to_the_call() -> None:

@@ -7,9 +7,9 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from ivr.flow.conversation_tests import ScriptedPort
+from ivr.flow.hours import hours_from_windows, offer_slots
 from ivr.handoff.asking import Answer, ask_by_voice, chosen_window, phrases_for, speakable_windows
-from ivr.handoff.promise import hours_from_windows, offer_slots
-from ivr.handoff.texts import say
+from ivr.wording.handoff import say
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOURS = hours_from_windows(["mon-fri 08:00-18:00"], "Europe/Berlin")

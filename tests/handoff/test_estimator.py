@@ -1,4 +1,4 @@
-"""The wait estimate: learnt handle times, the queue formula, speaking, and a simulated queue."""
+"""The wait estimate: learnt handle times, the queue formula, and a simulated queue."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 
-from ivr.handoff.estimator import HandleTimes, estimate_wait, speak_duration, speak_within
+from ivr.handoff.estimator import HandleTimes, estimate_wait
 
 
 def test_handle_times_start_from_the_prior_and_follow_the_data() -> None:
@@ -41,30 +41,6 @@ def test_estimate_grows_with_callers_ahead_and_shrinks_with_agents() -> None:
     nobody = estimate_wait(3, 0, 0, 300.0)
     assert not nobody.known and math.isinf(nobody.seconds)
     assert nobody.speak("en") == "We cannot estimate the wait right now"
-
-
-@pytest.mark.parametrize(
-    ("seconds", "en", "de"),
-    [
-        (20, "less than a minute", "weniger als eine Minute"),
-        (100, "less than two minutes", "weniger als zwei Minuten"),
-        (241, "about five minutes", "etwa fünf Minuten"),
-        (660, "about fifteen minutes", "etwa fünfzehn Minuten"),
-        (3500, "about sixty minutes", "etwa sechzig Minuten"),
-        (3700, "about an hour and a half", "etwa eineinhalb Stunden"),
-        (7200, "about two hours", "etwa zwei Stunden"),
-    ],
-)
-def test_speaking_rounds_up(seconds: float, en: str, de: str) -> None:
-    assert speak_duration(seconds, "en") == en
-    assert speak_duration(seconds, "de-DE") == de
-
-
-def test_promise_words() -> None:
-    assert speak_within(1380, "en") == "within twenty-five minutes"
-    assert speak_within(100, "en") == "within five minutes"
-    assert speak_within(1380, "de") == "innerhalb von fünfundzwanzig Minuten"
-    assert speak_within(4000, "de") == "innerhalb von eineinhalb Stunden"
 
 
 def simulate(

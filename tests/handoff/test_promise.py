@@ -5,20 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-import pytest
-
+from ivr.flow.hours import hours_from_windows, offer_slots, parse_slot
 from ivr.handoff.estimator import estimate_wait
-from ivr.handoff.promise import (
-    Hours,
-    NoOpenTime,
-    add_open_time,
-    hours_from_windows,
-    next_open,
-    offer_slots,
-    parse_slot,
-    promise_asap,
-    promise_window,
-)
+from ivr.handoff.promise import promise_asap, promise_window
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOURS = hours_from_windows(["mon-fri 08:00-20:00", "sat 09:00-16:00"], "Europe/Berlin")
@@ -26,18 +15,6 @@ HOURS = hours_from_windows(["mon-fri 08:00-20:00", "sat 09:00-16:00"], "Europe/B
 
 def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime(2025, 6, day, hour, minute, tzinfo=BERLIN)  # 2 June 2025 is a Monday
-
-
-def test_open_time_arithmetic_skips_nights_and_sundays() -> None:
-    assert next_open(HOURS, at(3, 10)) == at(3, 10)
-    assert next_open(HOURS, at(3, 21)) == at(4, 8)
-    assert next_open(HOURS, at(7, 17)) == at(9, 8)  # Saturday after closing -> Monday
-    assert add_open_time(HOURS, at(3, 19, 30), 3600) == at(4, 8, 30)
-    assert add_open_time(HOURS, at(3, 10), 1800) == at(3, 10, 30)
-    with pytest.raises(NoOpenTime):
-        next_open(Hours("UTC", ()), at(3, 10))
-    with pytest.raises(ValueError, match="bad callback window"):
-        hours_from_windows(["weekdays 8-20"], "UTC")
 
 
 def test_asap_promise_from_the_estimate_while_open() -> None:

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ivr.flow.hours import hours_from_windows
 from ivr.handoff.agents import Agent, AgentPool, AgentState
 from ivr.handoff.numbers import NumberPolicy
-from ivr.handoff.promise import hours_from_windows
 from ivr.handoff.queue import RemoteWaiter, VirtualQueue
 from ivr.handoff.scheduler import RetryPolicy, Scheduler
 from ivr.store.base import Booking, CallbackState

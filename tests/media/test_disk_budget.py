@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ivr.media.disk_budget import prune
-from ivr.speech.prompts import PromptLibrary
+from ivr.speech.prompt_library import PromptLibrary
 
 
 def files(directory: Path, count: int, size: int, suffix: str = ".wav") -> list[Path]:

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 
 from ivr.speech.early import EarlyMatch
-from ivr.speech.listener import ListenSpec, SpeechListener, SpeechResult
+from ivr.speech.listener import RecognitionSpec, SpeechListener, SpeechResult
 from tests.speech import KOREAN_MENU, Int16Array, frames, korean_model, spoken
 from tests.speech.test_listener import run
 
@@ -77,7 +77,7 @@ def test_only_exactly_one_allowed_phrase_counts() -> None:
 # -- the listener, with real decoding ----------------------------------------------------------
 
 
-async def turn(listener: SpeechListener, audio: Int16Array, spec: ListenSpec) -> tuple[SpeechResult, int]:
+async def turn(listener: SpeechListener, audio: Int16Array, spec: RecognitionSpec) -> tuple[SpeechResult, int]:
     """Feed ``audio`` at 4x real time; the result and how many 20 ms frames it took."""
     future = listener.start(spec)
     fed = 0
@@ -101,14 +101,14 @@ async def test_early_match_answers_before_the_closing_silence() -> None:
     listener = SpeechListener(korean_model())
     for phrase, label in KOREAN_MENU.items():
         audio = spoken(phrase, lead=1.0, tail=1.5)
-        spec = ListenSpec(grammar=KOREAN_MENU, early_match_ms=200)
+        spec = RecognitionSpec(grammar=KOREAN_MENU, early_match_ms=200)
         result, fed = await turn(listener, audio, spec)
         after_speech = (fed - 1 - last_voiced_frame(audio)) * 20
         assert (result.kind, result.intent, result.early) == ("speech", label, True), result
         assert after_speech < 600, after_speech  # the VAD alone would wait 600 ms of quiet
         assert 250 < result.speech_ms < 1500
 
-        full, fed = await turn(listener, audio, ListenSpec(grammar=KOREAN_MENU))
+        full, fed = await turn(listener, audio, RecognitionSpec(grammar=KOREAN_MENU))
         assert (full.intent, full.early) == (label, False)
         assert (fed - 1 - last_voiced_frame(audio)) * 20 >= 600
 
@@ -119,7 +119,7 @@ async def test_a_caller_who_goes_on_talking_is_heard_to_the_end() -> None:
     first = spoken("상담원", lead=1.0, tail=0.0)
     first = first[: (last_voiced_frame(first) + 4) * 160]  # espeak-ng's own 360 ms tail cut to 60 ms
     audio = np.concatenate([first, spoken("예약", lead=0.0)])
-    result, _ = await turn(listener, audio, ListenSpec(grammar=KOREAN_MENU, early_match_ms=200))
+    result, _ = await turn(listener, audio, RecognitionSpec(grammar=KOREAN_MENU, early_match_ms=200))
     assert result.kind == "nomatch" and result.text.split() == ["상담원", "예약"]
     assert not result.early
 
@@ -127,10 +127,10 @@ async def test_a_caller_who_goes_on_talking_is_heard_to_the_end() -> None:
 @run
 async def test_the_next_turn_after_an_early_match_starts_afresh() -> None:
     listener = SpeechListener(korean_model())
-    spec = ListenSpec(grammar=KOREAN_MENU, early_match_ms=200)
+    spec = RecognitionSpec(grammar=KOREAN_MENU, early_match_ms=200)
     first, _ = await turn(listener, spoken("예약", lead=1.0, tail=1.5), spec)
     assert first.early and not listener.vad.speaking
-    second, _ = await turn(listener, spoken("아니요", lead=1.0, tail=1.0), ListenSpec(grammar=KOREAN_MENU))
+    second, _ = await turn(listener, spoken("아니요", lead=1.0, tail=1.0), RecognitionSpec(grammar=KOREAN_MENU))
     assert (second.intent, second.early) == ("no", False)
     assert listener.vad.config.end_silence_ms == 600
 
@@ -138,10 +138,10 @@ async def test_the_next_turn_after_an_early_match_starts_afresh() -> None:
 @run
 async def test_a_turn_without_its_own_end_silence_gets_the_default_back() -> None:
     listener = SpeechListener(korean_model())
-    short = ListenSpec(grammar=KOREAN_MENU, end_silence_ms=300)
+    short = RecognitionSpec(grammar=KOREAN_MENU, end_silence_ms=300)
     result, _ = await turn(listener, spoken("예약", lead=1.0, tail=1.0), short)
     assert result.intent == "booking" and listener.vad.config.end_silence_ms == 300
-    await turn(listener, spoken("아니요", lead=1.0, tail=1.0), ListenSpec(grammar=KOREAN_MENU))
+    await turn(listener, spoken("아니요", lead=1.0, tail=1.0), RecognitionSpec(grammar=KOREAN_MENU))
     assert listener.vad.config.end_silence_ms == 600
 
 
@@ -149,6 +149,6 @@ async def test_a_turn_without_its_own_end_silence_gets_the_default_back() -> Non
 async def test_partials_come_while_the_caller_speaks() -> None:
     seen: list[str] = []
     listener = SpeechListener(korean_model(), on_partial=seen.append)
-    result, _ = await turn(listener, spoken("상담원", lead=1.0, tail=1.0), ListenSpec(grammar=KOREAN_MENU))
+    result, _ = await turn(listener, spoken("상담원", lead=1.0, tail=1.0), RecognitionSpec(grammar=KOREAN_MENU))
     assert result.intent == "agent"
     assert seen and seen[-1] == "상담원" and listener.partial == "상담원"

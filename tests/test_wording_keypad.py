@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr.speech.wording import keypad_only
+from ivr.wording import keypad_only
 
 
 def test_english_alternatives_are_removed() -> None:

@@ -1,11 +1,15 @@
-"""What the handoff dialogue says, in English and German.
+"""What the handoff dialogue says, in English and German: questions, whispers, places in line, promises.
 
 Honest and short: say what happens and how long it takes, and always name the way out.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+
+from ivr.wording.numbers import cardinal
+from ivr.wording.times import say_datetime, say_time
 
 TEXTS: dict[str, dict[str, str]] = {
     "whisper": {
@@ -128,3 +132,36 @@ def _filled(key: str, language: str, speech: bool, values: dict[str, Any]) -> di
             for index, name in enumerate(slots)
         )
     return values
+
+
+def say_place_in_line(position: int, wait: str, wait_known: bool, language: str) -> str:
+    """'You are number three in line. The wait is about six minutes.' (``wait`` already spoken)."""
+    de = language.lower().startswith("de")
+    if position <= 1:
+        head = "Sie sind als Nächstes an der Reihe." if de else "You are next in line."
+    else:
+        number = cardinal(position, "de" if de else "en")
+        head = f"Sie sind an Position {number}." if de else f"You are number {number} in line."
+    if not wait_known:
+        tail = wait + "."
+    elif de:
+        tail = f"Die Wartezeit beträgt {wait}."
+    else:
+        tail = f"The wait is {wait}."
+    return f"{head} {tail}"
+
+
+def say_promised_by(deadline: dt.datetime, language: str, now: dt.datetime) -> str:
+    """'by tomorrow at nine fifteen a m' / 'bis morgen um neun Uhr fünfzehn'."""
+    lang = "de" if language.lower().startswith("de") else "en"
+    return f"{'bis' if lang == 'de' else 'by'} {say_datetime(deadline, lang, now)}"
+
+
+def say_promised_window(window: str, start: dt.time | None, end: dt.time, language: str) -> str:
+    """'tomorrow morning, between nine a m and twelve noon'; once begun (``start`` None), 'before'."""
+    lang = "de" if language.lower().startswith("de") else "en"
+    if start is None:
+        return f"{window}{' bis' if lang == 'de' else ', before'} {say_time(end, lang)}"
+    if lang == "de":
+        return f"{window} zwischen {say_time(start, lang)} und {say_time(end, lang)}"
+    return f"{window}, between {say_time(start, lang)} and {say_time(end, lang)}"
