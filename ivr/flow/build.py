@@ -6,59 +6,27 @@ kind, a data table that cannot be read. Mistakes about how steps connect (unknow
 steps, dead ends, escalations, loops) are the validator's (``ivr.flow.validate``), which works on
 the model this module builds. Nothing is raised for the operator's mistakes: all of them are
 collected, so one ``ivr validate`` run shows every problem at once.
+
+Each step is built by its kind (``ivr.flow.steps``); this module builds the settings and scopes,
+decides each step's kind, and offers the kinds the small values they share (``FlowBuilder``).
 """
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from ivr.flow import model as m
 from ivr.flow.expressions import Expr, ExprError, literal, parse
 from ivr.flow.hours import OpenRange, parse_time_range, parse_weekdays
 from ivr.flow.loader import Document, PathKey
-from ivr.flow.port import DEFAULT_END_SILENCE
+from ivr.flow.steps import registry
+from ivr.flow.steps.kind import WrittenStep
 from ivr.flow.templates import Template, TemplateError, parse_template
 
-KINDS = (
-    "say",
-    "menu",
-    "ask",
-    "collect",
-    "set",
-    "branch",
-    "lookup",
-    "transfer",
-    "callback",
-    "hangup",
-    "goto",
-    "call",
-    "return",
-)
-# Step-level fields and the kinds they belong to ("next" is checked separately).
-_ROUTING_FIELDS = {
-    "barge_in": ("say",),
-    "found": ("lookup",),
-    "not_found": ("lookup",),
-    "fallback": ("lookup",),
-    "no_agent": ("transfer",),
-    "booked": ("callback",),
-    "declined": ("callback",),
-    "failed": ("callback",),
-    "else": ("branch",),
-}
-# A menu's closing silence: under 100 ms a pause inside a word ends the turn; over 3 s callers
-# think the line is dead.
-MIN_END_SILENCE = 0.1
-MAX_END_SILENCE = 3.0
-DEFAULT_EARLY_MATCH = 0.2  # seconds: `early_match: true`
-_TAKES_NEXT = frozenset({"say", "collect", "set", "lookup", "call"})
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -257,104 +225,34 @@ class Builder:
 
     def step(self, name: str, raw: dict[str, Any], path: PathKey) -> m.Step | None:
         at = self.doc.mark(path, key=True)
-        kinds = [k for k in KINDS if k in raw]
+        kinds = [k for k in registry.names() if k in raw]
         if len(kinds) != 1:
             found = f"found {', '.join(kinds)}" if kinds else "found none"
-            self.error(at, f"step '{name}' must have exactly one of {', '.join(KINDS)} ({found})")
+            every = ", ".join(registry.names())
+            self.error(at, f"step '{name}' must have exactly one of {every} ({found})")
             return None
-        kind = kinds[0]
-        for field_name, owners in _ROUTING_FIELDS.items():
-            if field_name in raw and kind not in owners:
+        kind = registry.find(kinds[0])
+        assert kind is not None
+        for field_name, owners in registry.field_owners().items():
+            if field_name in raw and kind.name not in owners:
                 self.error(
                     self.doc.mark((*path, field_name), key=True),
-                    f"'{field_name}' does not apply to a '{kind}' step",
+                    f"'{field_name}' does not apply to a '{kind.name}' step",
                 )
-        if "next" in raw and kind not in _TAKES_NEXT:
-            self.error(self.doc.mark((*path, "next"), key=True), f"'next' does not apply to a '{kind}' step")
+        if "next" in raw and not kind.takes_next:
+            self.error(
+                self.doc.mark((*path, "next"), key=True), f"'next' does not apply to a '{kind.name}' step"
+            )
         common: dict[str, Any] = {
             "name": name,
             "at": at,
-            "next": self.ref(raw.get("next"), (*path, "next")) if kind in _TAKES_NEXT else None,
+            "next": self.ref(raw.get("next"), (*path, "next")) if kind.takes_next else None,
             "human": self.override(raw.get("human"), (*path, "human")),
         }
-        value = raw[kind]
-        kp: PathKey = (*path, kind)
-        if kind == "say":
-            return m.SayStep(
-                prompt=self.prompt(value, kp), barge_in=bool(raw.get("barge_in", True)), **common
-            )
-        if kind == "menu":
-            return self.menu(value, kp, common)
-        if kind == "ask":
-            routes: dict[str, m.Ref] = {}
-            for intent, target in value["intents"].items():
-                if intent not in self.intents:
-                    self.error(
-                        self.doc.mark((*kp, "intents", intent), key=True),
-                        f"unknown intent '{intent}' (define it under settings.intents)",
-                    )
-                ref = self.ref(target, (*kp, "intents", intent))
-                assert ref is not None
-                routes[intent] = ref
-            return m.AskStep(
-                prompt=self.prompt(value["prompt"], (*kp, "prompt")),
-                routes=routes,
-                retries=self.retries(value, kp),
-                **common,
-            )
-        if kind == "collect":
-            return self.collect(value, kp, common)
-        if kind == "set":
-            assignments = tuple(
-                m.Assignment(var, self.expr(v, (*kp, var)), self.doc.text_mark((*kp, var), 1))
-                for var, v in value.items()
-            )
-            return m.SetStep(assignments=assignments, **common)
-        if kind == "branch":
-            cases = tuple(
-                m.Case(
-                    self.expr(c["if"], (*kp, i, "if")),
-                    self._required_ref(c["then"], (*kp, i, "then")),
-                    self.doc.text_mark((*kp, i, "if"), 1),
-                )
-                for i, c in enumerate(value)
-            )
-            return m.BranchStep(cases=cases, otherwise=self.ref(raw.get("else"), (*path, "else")), **common)
-        if kind == "lookup":
-            return self.lookup(value, kp, raw, path, common)
-        if kind == "transfer":
-            return m.TransferStep(
-                skill=value.get("skill"),
-                queue=value.get("queue"),
-                language=value.get("language"),
-                mode=value.get("mode", "bridge"),
-                say=self.prompt(value["say"], (*kp, "say")) if "say" in value else None,
-                no_agent=self.ref(raw.get("no_agent"), (*path, "no_agent")),
-                **common,
-            )
-        if kind == "callback":
-            return m.CallbackStep(
-                say=self.prompt(value["say"], (*kp, "say")) if "say" in value else None,
-                number=self.expr(value["number"], (*kp, "number")) if "number" in value else None,
-                booked=self.ref(raw.get("booked"), (*path, "booked")),
-                declined=self.ref(raw.get("declined"), (*path, "declined")),
-                failed=self.ref(raw.get("failed"), (*path, "failed")),
-                **common,
-            )
-        if kind == "hangup":
-            options = value if isinstance(value, dict) else {}
-            return m.HangupStep(
-                say=self.prompt(options["say"], (*kp, "say")) if "say" in options else None,
-                reason=str(options.get("reason", "resolved")),
-                **common,
-            )
-        if kind == "goto":
-            return m.GotoStep(target=self._required_ref(value, kp), **common)
-        if kind == "call":
-            return m.CallStep(subflow=self._required_ref(value, kp), **common)
-        return m.ReturnStep(**common)
+        step: m.Step = kind.build(self, WrittenStep(kind.name, raw, path, common))
+        return step
 
-    def _required_ref(self, value: object, path: PathKey) -> m.Ref:
+    def required_ref(self, value: object, path: PathKey) -> m.Ref:
         return m.Ref(str(value), self.doc.mark(path))
 
     def override(self, raw: object, path: PathKey) -> m.FastPathOverride | None:
@@ -364,170 +262,6 @@ class Builder:
         return m.FastPathOverride(
             bool(raw.get("disabled", False)), str(reason) if reason else None, self.doc.mark(path, key=True)
         )
-
-    def retries(self, value: dict[str, Any], path: PathKey) -> m.Retries:
-        return m.Retries(
-            attempts=int(value.get("attempts", self.defaults.attempts)),
-            timeout=self.duration(value.get("timeout"), (*path, "timeout"), self.defaults.timeout),
-            no_input=self.prompts(value.get("no_input"), (*path, "no_input")),
-            no_match=self.prompts(value.get("no_match"), (*path, "no_match")),
-            escalate=self.ref(value.get("escalate"), (*path, "escalate")) or self.defaults.escalate,
-            at=self.doc.mark(path, key=True),
-        )
-
-    def menu(self, value: dict[str, Any], path: PathKey, common: dict[str, Any]) -> m.MenuStep:
-        choices: list[m.Choice] = []
-        for i, c in enumerate(value["choices"]):
-            cp: PathKey = (*path, "choices", i)
-            phrases = [str(p) for p in c.get("phrases", ())]
-            if "intent" in c:
-                if c["intent"] in self.intents:
-                    phrases += self.intents[c["intent"]]
-                else:
-                    self.error(
-                        self.doc.mark((*cp, "intent")),
-                        f"unknown intent '{c['intent']}' (define it under settings.intents)",
-                    )
-            key = c.get("key")
-            if key is None and not phrases:
-                self.error(self.doc.mark(cp), "menu choice needs a key or phrases")
-            choices.append(
-                m.Choice(
-                    None if key is None else str(key),
-                    tuple(phrases),
-                    self._required_ref(c["next"], (*cp, "next")),
-                    self.doc.mark(cp),
-                )
-            )
-        end_silence, early_match = self.endpointing(value, path, choices)
-        return m.MenuStep(
-            prompt=self.prompt(value["prompt"], (*path, "prompt")),
-            choices=tuple(choices),
-            retries=self.retries(value, path),
-            end_silence=end_silence,
-            early_match=early_match,
-            **common,
-        )
-
-    def endpointing(
-        self, value: dict[str, Any], path: PathKey, choices: list[m.Choice]
-    ) -> tuple[float | None, float | None]:
-        """A menu's ``end_silence`` and ``early_match`` (``true`` means DEFAULT_EARLY_MATCH)."""
-        end_silence = None
-        if "end_silence" in value:
-            end_silence = self.duration(value["end_silence"], (*path, "end_silence"), DEFAULT_END_SILENCE)
-            if not MIN_END_SILENCE <= end_silence <= MAX_END_SILENCE:
-                self.error(
-                    self.doc.mark((*path, "end_silence")),
-                    f"end_silence must be between {MIN_END_SILENCE * 1000:.0f}ms and {MAX_END_SILENCE:.0f}s"
-                    " (callers pause between words; longer only delays every answer)",
-                )
-        raw = value.get("early_match", False)
-        if raw is False:
-            return end_silence, None
-        ep: PathKey = (*path, "early_match")
-        early = DEFAULT_EARLY_MATCH if raw is True else self.duration(raw, ep, DEFAULT_EARLY_MATCH)
-        closing = end_silence if end_silence is not None else DEFAULT_END_SILENCE
-        if not any(c.phrases for c in choices):
-            self.error(
-                self.doc.mark(ep), "early_match needs spoken phrases, and no choice of this menu has any"
-            )
-        elif not 0.02 <= early < closing:
-            self.error(
-                self.doc.mark(ep),
-                f"early_match ({early * 1000:.0f}ms) must be shorter than end_silence"
-                f" ({closing * 1000:.0f}ms), or it never ends a turn early",
-            )
-        return end_silence, early
-
-    def collect(self, value: dict[str, Any], path: PathKey, common: dict[str, Any]) -> m.CollectStep:
-        low = int(value.get("min", 1))
-        high = int(value.get("max", max(low, 1)))
-        if low > high:
-            self.error(self.doc.mark((*path, "min")), f"min ({low}) is larger than max ({high})")
-        return m.CollectStep(
-            prompt=self.prompt(value["prompt"], (*path, "prompt")),
-            into=str(value["into"]),
-            min_digits=low,
-            max_digits=high,
-            terminator=value.get("terminator", "#"),
-            inter_digit_timeout=self.duration(
-                value.get("inter_digit_timeout"),
-                (*path, "inter_digit_timeout"),
-                self.defaults.inter_digit_timeout,
-            ),
-            pattern=self.pattern(value.get("pattern"), (*path, "pattern")),
-            retries=self.retries(value, path),
-            **common,
-        )
-
-    def lookup(
-        self,
-        value: dict[str, Any],
-        path: PathKey,
-        raw: dict[str, Any],
-        step_path: PathKey,
-        common: dict[str, Any],
-    ) -> m.LookupStep:
-        source: m.TableSource | m.HttpSource
-        at = self.doc.mark(path, key=True)
-        if ("table" in value) == ("url" in value):
-            self.error(at, "lookup needs exactly one of 'table' or 'url'")
-        if "url" in value:
-            timeout = 0.0
-            if "timeout" not in value:
-                self.error(at, "webhook lookup has no timeout (add e.g. timeout: 2s)")
-            else:
-                timeout = self.duration(value["timeout"], (*path, "timeout"), 0.0)
-            params = {k: self.expr(v, (*path, "params", k)) for k, v in (value.get("params") or {}).items()}
-            source = m.HttpSource(str(value["url"]), params, timeout, self.doc.mark((*path, "url")))
-        else:
-            source = self.table(str(value.get("table", "")), (*path, "table"))
-            if "key" not in value or "value" not in value:
-                self.error(at, "table lookup needs 'key' (a column) and 'value' (an expression)")
-            elif source.rows and value["key"] not in source.rows[0]:
-                self.error(
-                    self.doc.mark((*path, "key")), f"table '{source.path}' has no column '{value['key']}'"
-                )
-        return m.LookupStep(
-            source=source,
-            key=value.get("key"),
-            value=self.expr(value["value"], (*path, "value")) if "value" in value else None,
-            value_at=self.doc.text_mark((*path, "value"), 1),
-            into=str(value["into"]),
-            found=self.ref(raw.get("found"), (*step_path, "found")),
-            not_found=self.ref(raw.get("not_found"), (*step_path, "not_found")),
-            fallback=self.ref(raw.get("fallback"), (*step_path, "fallback")),
-            **common,
-        )
-
-    def table(self, name: str, path: PathKey) -> m.TableSource:
-        at = self.doc.mark(path)
-        rows = load_table(self.base_dir / name) if name else None
-        if isinstance(rows, str):
-            self.error(at, f"cannot read table '{name}': {rows}")
-            rows = None
-        return m.TableSource(name, tuple(rows or ()), at)
-
-
-def load_table(path: Path) -> list[dict[str, str]] | str:
-    """Rows of a CSV (with a header line) or YAML (a list of mappings) file; an error text if not."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
-    if path.suffix.lower() == ".csv":
-        return [
-            {k.strip(): (v or "").strip() for k, v in row.items() if k}
-            for row in csv.DictReader(text.splitlines())
-        ]
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        return f"not valid YAML: {exc}"
-    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        return "expected a list of rows (mappings)"
-    return [{str(k): "" if v is None else str(v) for k, v in row.items()} for row in data]
 
 
 def build_flow(doc: Document, path: Path) -> tuple[m.Flow | None, list[m.FlowError]]:

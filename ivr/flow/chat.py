@@ -16,7 +16,6 @@ from typing import TextIO
 from ivr.flow import model as m
 from ivr.flow.conversation_tests import parse_input
 from ivr.flow.interpreter import FlowResult, Interpreter
-from ivr.flow.lookup import http_lookup
 from ivr.flow.port import (
     CallbackOutcome,
     CallbackRequest,
@@ -28,6 +27,7 @@ from ivr.flow.port import (
     TransferOutcome,
     TransferRequest,
 )
+from ivr.flow.sources import http_lookup
 
 
 class TerminalPort:

@@ -126,13 +126,13 @@ class Binary:
 
 
 @dataclass(frozen=True)
-class Call:
+class FunctionCall:
     function: str
     args: tuple[Node, ...]
     column: int
 
 
-Node = Literal | Name | ListExpr | Unary | Binary | Call
+Node = Literal | Name | ListExpr | Unary | Binary | FunctionCall
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ def _names(node: Node) -> Iterator[Name]:
     elif isinstance(node, Binary):
         yield from _names(node.left)
         yield from _names(node.right)
-    elif isinstance(node, Call):
+    elif isinstance(node, FunctionCall):
         for arg in node.args:
             yield from _names(arg)
 
@@ -291,7 +291,7 @@ class _Parser:
             if self.accept("("):
                 if token.text not in FUNCTIONS:
                     raise ExprError(f"unknown function {token.text!r}", token.column)
-                return Call(token.text, self.arguments(")"), token.column)
+                return FunctionCall(token.text, self.arguments(")"), token.column)
             path = [token.text]
             while self.accept("."):
                 part = self.token
@@ -444,7 +444,7 @@ def _evaluate(node: Node, variables: Mapping[str, Value]) -> Value:
         if node.op == "not":
             return not truthy(operand)
         return -_number(operand, node.column)
-    if isinstance(node, Call):
+    if isinstance(node, FunctionCall):
         arity, function = FUNCTIONS[node.function]
         if len(node.args) != arity:
             raise ExprError(f"{node.function}() takes {arity} argument(s), got {len(node.args)}", node.column)

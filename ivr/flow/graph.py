@@ -2,7 +2,8 @@
 
 Both formats are drawn from the same list of labelled edges, so they always agree. Sub-flows are
 drawn as clusters; the human fast path, which works from every step, is one dashed edge from an
-"any step" node, instead of an arrow from every box.
+"any step" node, instead of an arrow from every box. Each kind gives its shapes and the labelled
+ways out of its steps (``StepKind.exits``).
 """
 
 from __future__ import annotations
@@ -14,16 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.flow import model as m
-
-_SHAPES = {
-    "menu": "diamond",
-    "ask": "diamond",
-    "collect": "parallelogram",
-    "branch": "diamond",
-    "transfer": "box3d",
-    "callback": "box3d",
-    "hangup": "doublecircle",
-}
+from ivr.flow.steps import registry
+from ivr.flow.steps.kind import Exit
 
 
 @dataclass(frozen=True)
@@ -42,46 +35,17 @@ def node_id(scope: str, step: str) -> str:
 def edges(flow: m.Flow) -> list[Edge]:
     found: list[Edge] = []
     for scope in flow.scopes():
-
-        def target(ref: m.Ref, scope: m.Scope = scope) -> str:
-            return node_id(scope.name if ref.name in scope.steps else "", ref.name)
-
         for step in scope.steps.values():
-            src = node_id(scope.name, step.name)
-
-            def add(ref: m.Ref | None, label: str, dashed: bool = False, src: str = src) -> None:
-                if ref is not None:
-                    found.append(Edge(src, target(ref), label, dashed))
-
-            add(step.next, "")
-            if isinstance(step, m.MenuStep):
-                for choice in step.choices:
-                    words = "/".join(choice.phrases[:2])
-                    add(choice.next, " ".join(x for x in (choice.key and f"key {choice.key}", words) if x))
-            if isinstance(step, m.MenuStep | m.AskStep | m.CollectStep):
-                add(step.retries.escalate, f"after {step.retries.attempts} tries", dashed=True)
-            if isinstance(step, m.AskStep):
-                for intent, ref in step.routes.items():
-                    add(ref, f"intent {intent}")
-            if isinstance(step, m.BranchStep):
-                for case in step.cases:
-                    add(case.then, case.condition.source)
-                add(step.otherwise, "else")
-            if isinstance(step, m.LookupStep):
-                add(step.found, "found")
-                add(step.not_found, "not found")
-                add(step.fallback, "webhook failed", dashed=True)
-            if isinstance(step, m.TransferStep):
-                add(step.no_agent, "no agent")
-            if isinstance(step, m.CallbackStep):
-                add(step.booked, "booked")
-                add(step.declined, "declined")
-                add(step.failed, "failed")
-            if isinstance(step, m.GotoStep):
-                add(step.target, "")
-            if isinstance(step, m.CallStep) and step.subflow.name in flow.subflows:
-                sub = flow.subflows[step.subflow.name]
-                found.append(Edge(src, node_id(sub.name, sub.start.name), "call", True))
+            for out in [Exit(step.next), *registry.kind_of(step).exits(step, flow)]:
+                if out.to is None:
+                    continue
+                # A reference outside the step's scope is an escalation to the main flow.
+                into = (
+                    out.enters if out.enters is not None else scope.name if out.to.name in scope.steps else ""
+                )
+                found.append(
+                    Edge(node_id(scope.name, step.name), node_id(into, out.to.name), out.label, out.dashed)
+                )
     human = flow.settings.human
     if human is not None:
         label = " or ".join(
@@ -105,14 +69,7 @@ def mermaid(flow: m.Flow) -> str:
         for step in scope.steps.values():
             text = _mermaid_text(f"{step.name} ({step.kind})")
             nid = node_id(scope.name, step.name)
-            shape = {
-                "menu": ("{", "}"),
-                "ask": ("{", "}"),
-                "branch": ("{", "}"),
-                "hangup": ("([", "])"),
-                "transfer": ("[[", "]]"),
-                "callback": ("[[", "]]"),
-            }.get(step.kind, ("[", "]"))
+            shape = registry.kind_of(step).mermaid_shape
             lines.append(f'  {nid}{shape[0]}"{text}"{shape[1]}')
         if scope.name:
             lines.append("  end")
@@ -144,7 +101,7 @@ def dot(flow: m.Flow) -> str:
             lines.append(f'  subgraph "cluster_{scope.name}" {{ label="sub-flow {scope.name}";')
             indent = "    "
         for step in scope.steps.values():
-            shape = _SHAPES.get(step.kind, "box")
+            shape = registry.kind_of(step).dot_shape
             lines.append(f'{indent}{node_id(scope.name, step.name)} [label="{_label(step)}", shape={shape}];')
         if scope.name:
             lines.append("  }")

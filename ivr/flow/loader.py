@@ -3,7 +3,8 @@
 The file is composed with ``yaml.SafeLoader`` (never the unsafe loader: a flow is operator input,
 and YAML tags must not construct Python objects) and the node tree is walked into plain data while
 each node's position is stored by its path, e.g. ``("steps", "menu", "menu", "choices", 1, "key")``.
-That path is also what JSON Schema reports, so schema errors map back to ``file:line:column``.
+That path is also what JSON Schema reports, so schema errors map back to ``file:line:column``
+(``ivr.flow.steps.schema``).
 
 The walk also catches what PyYAML lets through silently: a key written twice in one mapping
 (the second would quietly replace the first step), and alias bombs.
@@ -11,24 +12,17 @@ The walk also catches what PyYAML lets through silently: a key written twice in 
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
-import re
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
-from jsonschema.exceptions import ValidationError, best_match
 
 from ivr.flow.model import Mark
 
 PathKey = tuple[str | int, ...]
 MAX_NODES = 200_000  # a flow is hand-written; more than this is an alias bomb, not a flow
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema" / "flow.schema.json"
 
 
 class LoadError(Exception):
@@ -176,56 +170,3 @@ def load_file(path: Path, display: str | None = None) -> Document:
     # the file has been edited since (and no file is read again at every call's end).
     doc.version = hashlib.sha256(raw).hexdigest()[:12]
     return doc
-
-
-# -- JSON Schema ----------------------------------------------------------------------------------
-
-
-@functools.cache
-def flow_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return schema
-
-
-@functools.cache
-def _validator() -> jsonschema.Draft202012Validator:
-    schema = flow_schema()
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
-
-
-def schema_errors(doc: Document) -> list[tuple[Mark, str]]:
-    """Schema violations, each at the mark of the offending value (or the unknown key)."""
-    found: list[tuple[Mark, str]] = []
-    for error in sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
-        found.extend(_describe(doc, error))
-    return sorted(set(found))
-
-
-def _describe(doc: Document, error: ValidationError) -> Iterator[tuple[Mark, str]]:
-    path: PathKey = tuple(error.absolute_path)
-    if error.validator in ("oneOf", "anyOf") and error.context:
-        best = best_match(error.context)
-        yield from _describe(doc, best)
-        return
-    schema = error.schema if isinstance(error.schema, Mapping) else {}
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(schema.get("properties", {}))
-        patterns = schema.get("patternProperties", {})
-
-        for key in error.instance:
-            if key in allowed or any(re.search(p, key) for p in patterns):
-                continue
-            hint = (
-                f" (expected one of: {', '.join(sorted(allowed))})" if allowed and len(allowed) <= 16 else ""
-            )
-            yield doc.mark((*path, key), key=True), f"unknown field '{key}'{hint}"
-        return
-    if error.validator == "required":
-        yield doc.mark(path), error.message.replace("is a required property", "is required")
-        return
-    where = "/".join(str(p) for p in path)
-    message = error.message
-    if len(message) > 160:
-        message = message[:157] + "..."
-    yield doc.mark(path), f"{where}: {message}" if where else message

@@ -1,5 +1,9 @@
 """The checked flow: frozen dataclasses built from YAML by ``ivr.flow.build``.
 
+This module holds what every flow has: marks, references, prompts, settings, scopes and the
+fields every step shares (``Step``, ``Retries``); each kind of step adds its own fields in its
+module under ``ivr.flow.steps``.
+
 Everything an operator wrote keeps its ``Mark`` (file:line:column), so the validator can point at
 the exact place and the interpreter can log where a step came from. A ``Flow`` is immutable: a
 call holds the object it started with, and hot reload swaps in a new one without touching it.
@@ -10,9 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
-from ivr.flow.expressions import Expr
 from ivr.flow.hours import OpenRange, is_open
 from ivr.flow.templates import Template
 
@@ -70,6 +72,7 @@ class Prompt:
 
 
 # -- settings -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BusinessHours:
@@ -139,6 +142,8 @@ class FastPathOverride:
 
 @dataclass(frozen=True, kw_only=True)
 class Step:
+    """The fields every step has; ``KIND`` is its YAML key (``ivr.flow.steps.registry``)."""
+
     name: str
     at: Mark = field(compare=False)
     next: Ref | None = None
@@ -171,161 +176,6 @@ class Retries:
     at: Mark = field(compare=False)
 
 
-@dataclass(frozen=True, kw_only=True)
-class SayStep(Step):
-    KIND = "say"
-    prompt: Prompt
-    barge_in: bool = True
-
-
-@dataclass(frozen=True)
-class Choice:
-    key: str | None
-    phrases: tuple[str, ...]
-    next: Ref
-    at: Mark = field(compare=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class MenuStep(Step):
-    KIND = "menu"
-    prompt: Prompt
-    choices: tuple[Choice, ...]
-    retries: Retries
-    end_silence: float | None = None  # seconds of quiet that end a spoken answer; None: the default
-    early_match: float | None = None  # seconds a partial must stay one phrase in quiet; None: off
-
-
-@dataclass(frozen=True, kw_only=True)
-class AskStep(Step):
-    """An open question: free speech matched against the flow's intents."""
-
-    KIND = "ask"
-    prompt: Prompt
-    routes: Mapping[str, Ref]  # intent name -> step
-    retries: Retries
-
-
-@dataclass(frozen=True, kw_only=True)
-class CollectStep(Step):
-    KIND = "collect"
-    prompt: Prompt
-    into: str
-    min_digits: int
-    max_digits: int
-    terminator: str | None
-    inter_digit_timeout: float
-    pattern: str | None
-    retries: Retries
-
-
-@dataclass(frozen=True)
-class Assignment:
-    name: str
-    expr: Expr
-    at: Mark = field(compare=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class SetStep(Step):
-    KIND = "set"
-    assignments: tuple[Assignment, ...]
-
-
-@dataclass(frozen=True)
-class Case:
-    condition: Expr
-    then: Ref
-    at: Mark = field(compare=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class BranchStep(Step):
-    KIND = "branch"
-    cases: tuple[Case, ...]
-    otherwise: Ref | None
-
-
-@dataclass(frozen=True)
-class TableSource:
-    path: str  # relative to the flow file
-    rows: tuple[Mapping[str, str], ...]
-    at: Mark = field(compare=False)
-
-
-@dataclass(frozen=True)
-class HttpSource:
-    url: str
-    params: Mapping[str, Expr]
-    timeout: float
-    at: Mark = field(compare=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class LookupStep(Step):
-    KIND = "lookup"
-    source: TableSource | HttpSource
-    key: str | None  # table column compared with ``value``
-    value: Expr | None
-    value_at: Mark = field(compare=False)
-    into: str  # results land in ``lookup.<into>``
-    found: Ref | None
-    not_found: Ref | None
-    fallback: Ref | None  # webhook failed or timed out
-
-
-@dataclass(frozen=True, kw_only=True)
-class TransferStep(Step):
-    KIND = "transfer"
-    skill: str | None
-    queue: str | None
-    language: str | None
-    mode: Literal["bridge", "refer"]
-    say: Prompt | None
-    no_agent: Ref | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class CallbackStep(Step):
-    KIND = "callback"
-    say: Prompt | None
-    number: Expr | None
-    booked: Ref | None
-    declined: Ref | None
-    failed: Ref | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class HangupStep(Step):
-    KIND = "hangup"
-    say: Prompt | None
-    reason: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class GotoStep(Step):
-    KIND = "goto"
-    target: Ref
-
-
-@dataclass(frozen=True, kw_only=True)
-class CallStep(Step):
-    """Enter a sub-flow; when it returns, continue at ``next``."""
-
-    KIND = "call"
-    subflow: Ref
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReturnStep(Step):
-    KIND = "return"
-
-
-INPUT_KINDS = frozenset({"menu", "ask", "collect", "callback", "transfer"})
-# Steps whose escalation chain may end the attempt to self-serve: a person, a callback, goodbye.
-HANDOFF_KINDS = frozenset({"transfer", "callback", "hangup"})
-
-
 @dataclass(frozen=True)
 class Scope:
     """The main flow or one sub-flow: a start step and its named steps."""
@@ -351,25 +201,3 @@ class Flow:
 
     def scopes(self) -> list[Scope]:
         return [self.main, *self.subflows.values()]
-
-
-def successors(step: Step) -> list[Ref]:
-    """Every step reference a step can lead to (for reachability, dead ends and graphs)."""
-    refs: list[Ref | None] = [step.next]
-    if isinstance(step, MenuStep):
-        refs += [c.next for c in step.choices] + [step.retries.escalate]
-    elif isinstance(step, AskStep):
-        refs += [*step.routes.values(), step.retries.escalate]
-    elif isinstance(step, CollectStep):
-        refs.append(step.retries.escalate)
-    elif isinstance(step, BranchStep):
-        refs += [c.then for c in step.cases] + [step.otherwise]
-    elif isinstance(step, LookupStep):
-        refs += [step.found, step.not_found, step.fallback]
-    elif isinstance(step, TransferStep):
-        refs.append(step.no_agent)
-    elif isinstance(step, CallbackStep):
-        refs += [step.booked, step.declined, step.failed]
-    elif isinstance(step, GotoStep):
-        refs.append(step.target)
-    return [r for r in refs if r is not None]

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from ivr.flow import model as m
 from ivr.flow.build import build_flow
 from ivr.flow.expressions import Expr
-from ivr.flow.loader import LoadError, load_file, schema_errors
+from ivr.flow.loader import LoadError, load_file
+from ivr.flow.steps import registry
+from ivr.flow.steps.flow_schema import schema_errors
 
 # Variables every call has (see docs/flows.md#variables).
 BUILTINS = frozenset(
@@ -48,7 +49,6 @@ BUILTINS = frozenset(
         "last",
     }
 )
-_PASS_THROUGH = frozenset({"say", "set", "goto"})  # steps that lead on without waiting for anyone
 
 
 def check_file(path: Path, display: str | None = None) -> tuple[m.Flow | None, list[m.FlowError]]:
@@ -94,12 +94,11 @@ class _Checker:
         self.lookups: set[str] = set()
         for scope in flow.scopes():
             for step in scope.steps.values():
-                if isinstance(step, m.SetStep):
-                    self.known.update(a.name for a in step.assignments)
-                elif isinstance(step, m.CollectStep):
-                    self.known.add(step.into)
-                elif isinstance(step, m.LookupStep):
-                    self.lookups.add(step.into)
+                for path in registry.kind_of(step).assigns(step):
+                    if path[0] == "lookup":
+                        self.lookups.add(path[1])
+                    else:
+                        self.known.add(path[0])
 
     def resolve(self, scope: m.Scope, ref: m.Ref, *, escalation: bool = False) -> m.Step | None:
         step = scope.steps.get(ref.name)
@@ -108,11 +107,10 @@ class _Checker:
         return step
 
     def edges(self, scope: m.Scope, step: m.Step) -> list[tuple[m.Ref, bool]]:
-        """(reference, is-escalation) pairs leading out of ``step``."""
-        escalations: set[int] = set()
-        if isinstance(step, m.MenuStep | m.AskStep | m.CollectStep) and step.retries.escalate is not None:
-            escalations.add(id(step.retries.escalate))
-        return [(ref, id(ref) in escalations) for ref in m.successors(step)]
+        """(reference, is-escalation) pairs leading out of ``step``, within its scope."""
+        exits = registry.kind_of(step).exits(step, self.flow)
+        found = [(step.next, False), *((e.to, e.escalation) for e in exits if e.enters is None)]
+        return [(ref, escalation) for ref, escalation in found if ref is not None]
 
     def run(self) -> Iterator[m.FlowError]:
         yield from self.settings()
@@ -131,7 +129,7 @@ class _Checker:
             target = self.human.target
             if target.name not in main.steps:
                 yield m.FlowError(target.at, f"unknown step '{target.name}'")
-            elif not self.ends_in_handoff(main, target, {"transfer", "callback"}):
+            elif not self.ends_in_handoff(main, target, person=True):
                 yield m.FlowError(
                     target.at,
                     f"human fast path target '{target.name}' does not lead to a transfer or callback",
@@ -157,113 +155,53 @@ class _Checker:
         yield from self.loops(scope)
 
     def step(self, scope: m.Scope, step: m.Step) -> Iterator[m.FlowError]:
+        kind = registry.kind_of(step)
         if step.human is not None and step.human.disabled and not step.human.reason:
             yield m.FlowError(
                 step.human.at, f"step '{step.name}' disables the human fast path without a reason"
             )
-        yield from self.dead_end(scope, step)
-        for prompt in _prompts(step):
-            yield from self.prompt_vars(prompt)
-        for expr, at in _expressions(step):
-            yield from self.expr_vars(expr, at)
-        if isinstance(step, m.MenuStep):
-            yield from self.menu(step)
-        if isinstance(step, m.MenuStep | m.AskStep | m.CollectStep):
-            yield from self.escalation(scope, step)
-        if isinstance(step, m.LookupStep) and isinstance(step.source, m.HttpSource):
-            host = urlsplit(step.source.url).hostname or ""
-            if urlsplit(step.source.url).scheme not in ("http", "https"):
-                yield m.FlowError(
-                    step.source.at,
-                    f"webhook url must start with http:// or https://, got '{step.source.url}'",
-                )
-            elif host not in self.flow.settings.http_allow:
-                yield m.FlowError(step.source.at, f"webhook host '{host}' is not in settings.http.allow")
-        if isinstance(step, m.CallStep) and step.subflow.name not in self.flow.subflows:
-            yield m.FlowError(step.subflow.at, f"unknown sub-flow '{step.subflow.name}'")
-        if isinstance(step, m.ReturnStep) and not scope.name:
-            yield m.FlowError(step.at, f"step '{step.name}' returns, but it is not in a sub-flow")
-
-    def dead_end(self, scope: m.Scope, step: m.Step) -> Iterator[m.FlowError]:
-        missing: str | None = None
-        if isinstance(step, m.SayStep | m.CollectStep | m.SetStep | m.CallStep) and step.next is None:
-            missing = "'next'"
-        elif isinstance(step, m.BranchStep) and step.otherwise is None:
-            missing = "'else'"
-        elif isinstance(step, m.LookupStep):
-            if step.found is None and step.next is None:
-                missing = "'found' (or 'next')"
-            elif step.not_found is None and step.next is None:
-                missing = "'not_found' (or 'next')"
-            elif isinstance(step.source, m.HttpSource) and step.fallback is None:
-                missing = "'fallback' (where to go when the webhook fails)"
-        elif isinstance(step, m.TransferStep) and step.no_agent is None:
-            missing = "'no_agent' (where to go when no agent is free)"
-        elif isinstance(step, m.CallbackStep) and (step.booked is None or step.declined is None):
-            missing = "'booked' and 'declined'"
+        missing = kind.dead_end(step)
         if missing is not None:
             yield m.FlowError(step.at, f"step '{step.name}' is a dead end: it has no {missing}")
+        for prompt in kind.prompts(step):
+            yield from self.prompt_vars(prompt)
+        for expr, at in kind.expressions(step):
+            yield from self.expr_vars(expr, at)
+        retries = kind.retries(step)
+        if retries is not None:
+            yield from self.escalation(scope, step, retries)
+        yield from kind.check(self.flow, scope, step)
 
-    def menu(self, step: m.MenuStep) -> Iterator[m.FlowError]:
-        keys: dict[str, m.Choice] = {}
-        phrases: dict[str, m.Choice] = {}
-        human_key = self.human.key if self.human and step.fast_path_enabled else None
-        human_phrases = (
-            {_norm(p) for p in self.human.phrases} if self.human and step.fast_path_enabled else set()
-        )
-        for choice in step.choices:
-            if choice.key is not None:
-                if choice.key in keys:
-                    first = keys[choice.key].at.line
-                    yield m.FlowError(
-                        choice.at,
-                        f"duplicate key '{choice.key}' in menu '{step.name}' (first at line {first})",
-                    )
-                keys.setdefault(choice.key, choice)
-                if choice.key == human_key:
-                    yield m.FlowError(choice.at, f"key '{choice.key}' is the human fast-path key")
-            for phrase in choice.phrases:
-                norm = _norm(phrase)
-                if norm in phrases and phrases[norm] is not choice:
-                    first = phrases[norm].at.line
-                    yield m.FlowError(
-                        choice.at,
-                        f"duplicate phrase '{phrase}' in menu '{step.name}' (first at line {first})",
-                    )
-                phrases.setdefault(norm, choice)
-                if norm in human_phrases:
-                    yield m.FlowError(choice.at, f"phrase '{phrase}' is a human fast-path phrase")
-
-    def escalation(
-        self, scope: m.Scope, step: m.MenuStep | m.AskStep | m.CollectStep
-    ) -> Iterator[m.FlowError]:
-        target = step.retries.escalate or (self.human.target if self.human else None)
+    def escalation(self, scope: m.Scope, step: m.Step, retries: m.Retries) -> Iterator[m.FlowError]:
+        target = retries.escalate or (self.human.target if self.human else None)
         if target is None:
             message = f"'{step.name}' has no 'escalate' step for when its retries run out"
-            yield m.FlowError(step.retries.at, message)
+            yield m.FlowError(retries.at, message)
             return
         if self.resolve(scope, target, escalation=True) is None:
             return  # reported as an unknown step
-        if not self.ends_in_handoff(scope, target, m.HANDOFF_KINDS):
+        if not self.ends_in_handoff(scope, target):
             message = (
                 f"retries of '{step.name}' end at '{target.name}', "
                 "which does not lead to a transfer, callback or hangup"
             )
             yield m.FlowError(target.at, message)
 
-    def ends_in_handoff(self, scope: m.Scope, ref: m.Ref, kinds: frozenset[str] | set[str]) -> bool:
-        """Follow pass-through steps (say, set, goto) from ``ref`` until a step that is one of ``kinds``."""
+    def ends_in_handoff(self, scope: m.Scope, ref: m.Ref, *, person: bool = False) -> bool:
+        """Follow pass-through steps (say, set, goto) from ``ref`` to one that ends self-service
+        (transfer, callback, hangup), or with ``person`` one that reaches a person."""
         seen: set[str] = set()
         step = self.resolve(scope, ref, escalation=True)
         if step is not None and step.name not in scope.steps:
             scope = self.flow.main
         while step is not None and step.name not in seen:
-            if step.kind in kinds:
+            kind = registry.kind_of(step)
+            if kind.reaches_person if person else kind.ends_self_service:
                 return True
-            if step.kind not in _PASS_THROUGH:
+            if not kind.passes_through:
                 return False
             seen.add(step.name)
-            nxt = step.target if isinstance(step, m.GotoStep) else step.next
+            nxt = kind.onward(step)
             step = scope.steps.get(nxt.name) if nxt is not None else None
         return False
 
@@ -287,7 +225,7 @@ class _Checker:
             if name in reached or name not in scope.steps:
                 continue
             reached.add(name)
-            todo += [ref.name for ref in m.successors(scope.steps[name])]
+            todo += [ref.name for ref, _ in self.edges(scope, scope.steps[name])]
         if not scope.name:  # escalations from sub-flows may land in the main flow
             for sub in self.flow.subflows.values():
                 for step in sub.steps.values():
@@ -299,27 +237,29 @@ class _Checker:
                 if name in reached or name not in scope.steps:
                     continue
                 reached.add(name)
-                todo += [ref.name for ref in m.successors(scope.steps[name])]
+                todo += [ref.name for ref, _ in self.edges(scope, scope.steps[name])]
         for step in scope.steps.values():
             if step.name not in reached:
                 yield m.FlowError(step.at, f"step '{step.name}' is never reached")
         if scope.name and not any(
-            isinstance(s, m.CallStep) and s.subflow.name == scope.name
+            e.enters == scope.name
             for other in self.flow.scopes()
             for s in other.steps.values()
+            for e in registry.kind_of(s).exits(s, self.flow)
         ):
             yield m.FlowError(scope.at, f"sub-flow '{scope.name}' is never called")
 
     def loops(self, scope: m.Scope) -> Iterator[m.FlowError]:
         """Cycles made only of steps that never wait for the caller (Tarjan's SCC)."""
         graph: dict[str, list[str]] = {}
+        waits = {name for name, step in scope.steps.items() if registry.kind_of(step).waits_for_caller}
         for step in scope.steps.values():
-            if step.kind in m.INPUT_KINDS:
+            if step.name in waits:
                 continue
             graph[step.name] = [
-                r.name
-                for r in m.successors(step)
-                if r.name in scope.steps and scope.steps[r.name].kind not in m.INPUT_KINDS
+                ref.name
+                for ref, _ in self.edges(scope, step)
+                if ref.name in scope.steps and ref.name not in waits
             ]
         for component in _strongly_connected(graph):
             if len(component) > 1 or component[0] in graph[component[0]]:
@@ -347,36 +287,6 @@ class _Checker:
             yield m.FlowError(at, f"unknown variable '{path[0]}'")
         elif path[0] == "lookup" and len(path) > 1 and path[1] not in self.lookups:
             yield m.FlowError(at, f"unknown lookup '{path[1]}' (no lookup step has 'into: {path[1]}')")
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-def _prompts(step: m.Step) -> list[m.Prompt]:
-    found: list[m.Prompt | None] = []
-    if isinstance(step, m.SayStep):
-        found.append(step.prompt)
-    if isinstance(step, m.MenuStep | m.AskStep | m.CollectStep):
-        found += [step.prompt, *step.retries.no_input, *step.retries.no_match]
-    if isinstance(step, m.TransferStep | m.CallbackStep | m.HangupStep):
-        found.append(step.say)
-    return [p for p in found if p is not None]
-
-
-def _expressions(step: m.Step) -> list[tuple[Expr, m.Mark]]:
-    if isinstance(step, m.SetStep):
-        return [(a.expr, a.at) for a in step.assignments]
-    if isinstance(step, m.BranchStep):
-        return [(c.condition, c.at) for c in step.cases]
-    if isinstance(step, m.LookupStep):
-        found = [(step.value, step.value_at)] if step.value is not None else []
-        if isinstance(step.source, m.HttpSource):
-            found += [(e, step.source.at) for e in step.source.params.values()]
-        return found
-    if isinstance(step, m.CallbackStep) and step.number is not None:
-        return [(step.number, step.at)]
-    return []
 
 
 def _strongly_connected(graph: dict[str, list[str]]) -> list[list[str]]:

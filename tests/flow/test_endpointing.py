@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ivr.flow.conversation_tests import ScriptedPort
 from ivr.flow.interpreter import Interpreter
-from ivr.flow.model import MenuStep
 from ivr.flow.port import DEFAULT_END_SILENCE
+from ivr.flow.steps.prompting import MenuStep
 from ivr.flow.validate import check_file, load_flow
 from ivr.media.vad import VadConfig
 

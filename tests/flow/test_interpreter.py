@@ -24,8 +24,8 @@ from ivr.flow import check_file, load_flow
 from ivr.flow.conversation_tests import ScriptedPort, fake_webhook, load_cases, run_file
 from ivr.flow.expressions import lookup_path
 from ivr.flow.interpreter import FlowResult, Interpreter
-from ivr.flow.lookup import http_lookup
 from ivr.flow.port import SayResult
+from ivr.flow.sources import http_lookup
 
 FLOWS = Path(__file__).parents[2] / "flows"
 

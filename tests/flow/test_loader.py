@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr.flow.loader import LoadError, load_yaml, schema_errors
+from ivr.flow.loader import LoadError, load_yaml
 from ivr.flow.model import Mark
+from ivr.flow.steps.flow_schema import schema_errors
 
 TEXT = """\
 flow: x

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from ivr.flow.conversation_tests import ScriptedPort
 from ivr.flow.interpreter import Interpreter
-from ivr.flow.model import HangupStep, SayStep
 from ivr.flow.port import SayResult
 from ivr.flow.reload import FlowRegistry
+from ivr.flow.steps.control import SayStep
+from ivr.flow.steps.ending import HangupStep
 
 FLOWS = Path(__file__).parents[2] / "flows"
 

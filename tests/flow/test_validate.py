@@ -11,7 +11,7 @@ import pytest
 from ivr.flow import check_file
 from ivr.flow.build import parse_duration
 from ivr.flow.cli import cmd_validate
-from ivr.flow.model import SayStep
+from ivr.flow.steps.control import SayStep
 
 HERE = Path(__file__).parent
 BROKEN = sorted((HERE / "broken").glob("*.yaml"))

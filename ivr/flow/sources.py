@@ -1,6 +1,6 @@
-"""Lookups: static tables shipped beside the flow, and HTTP JSON webhooks.
+"""Where lookup steps look: static tables shipped beside the flow, and HTTP JSON webhooks.
 
-Tables are read when the flow is loaded (``build.load_table``), so a lookup during a call is a
+Tables are read when the flow is loaded (``load_table``), so a lookup during a call is a
 scan of rows in memory. Webhooks run ``urllib`` in a worker thread so the event loop keeps pacing
 audio for every other call; the timeout is mandatory, redirects are not followed (a redirect could
 leave the allowlisted host), and replies are bounded in size.
@@ -9,12 +9,16 @@ leave the allowlisted host), and replies are bounded in size.
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ivr.flow.expressions import Value
 from ivr.flow.port import LookupFailed
@@ -29,6 +33,26 @@ def find_row(rows: Sequence[Mapping[str, str]], column: str, value: Value) -> di
         if str(row.get(column, "")).strip().casefold() == wanted:
             return dict(row)
     return None
+
+
+def load_table(path: Path) -> list[dict[str, str]] | str:
+    """Rows of a CSV (with a header line) or YAML (a list of mappings) file; an error text if not."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+    if path.suffix.lower() == ".csv":
+        return [
+            {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            for row in csv.DictReader(text.splitlines())
+        ]
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return f"not valid YAML: {exc}"
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        return "expected a list of rows (mappings)"
+    return [{str(k): "" if v is None else str(v) for k, v in row.items()} for row in data]
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
