@@ -6,12 +6,19 @@ pool; what waits for it is queued and sent when the answer comes, and the answer
 ``ttl`` seconds (getaddrinfo does not tell the record's own TTL). A name that does not resolve is
 remembered for ``negative_ttl`` seconds; what was meant for it is dropped and counted, and the
 SIP transaction times out as it would for a host that does not answer.
+
+Names come from the wire (Contacts, SDP ``c=`` lines), so what an attacker writes there must not
+turn into DNS traffic: a name is looked up only if it is a valid host name (RFC 1123 labels and
+length limits), and new lookups share a budget (``lookups_per_second``, with a burst), so that a
+flood of made-up names costs neither the DNS server nor the resolver pool. A refused name is
+treated as one that does not resolve.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -34,6 +41,41 @@ def is_ip_literal(host: str) -> bool:
     return True
 
 
+# RFC 1123 §2.1 (RFC 952 as amended): letters, digits and hyphens, not at either end, 1-63 each.
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+MAX_NAME_LENGTH = 253  # RFC 1035 §2.3.4: 255 octets on the wire, 253 characters written out
+
+
+def is_valid_hostname(host: str) -> bool:
+    """Whether ``host`` may be looked up: labels per RFC 1123, at most 253 characters, a final
+    dot allowed; an all-numeric last label is an address written wrong (RFC 3696 §2), not a name."""
+    name = host[:-1] if host.endswith(".") else host
+    if not name or len(name) > MAX_NAME_LENGTH:
+        return False
+    labels = name.split(".")
+    return all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
+
+
+class LookupBudget:
+    """A token bucket of new lookups: ``rate`` a second on average, ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._clock = clock
+        self._tokens = burst
+        self._at = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
 @dataclass
 class _Pending:
     # (port, what to do with the address, or with None when the name did not resolve)
@@ -50,6 +92,8 @@ class HostResolver:
         negative_ttl: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         max_waiting: int = 1000,
+        lookups_per_second: float = 20.0,
+        lookup_burst: float = 50.0,
     ) -> None:
         self._lookup = lookup or self._getaddrinfo
         self._family = family
@@ -60,7 +104,9 @@ class HostResolver:
         self._cache: dict[str, tuple[str | None, float]] = {}  # name -> (address or None, expires)
         self._pending: dict[str, _Pending] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._budget = LookupBudget(lookups_per_second, lookup_burst, clock)
         self.dropped = 0  # sends given up: the name did not resolve, or too much was waiting
+        self.refused = 0  # names never looked up: not a valid host name, or over the budget
 
     def address_now(self, addr: Address) -> Address | None:
         """``addr`` with an IP address, if that is known without waiting (else None)."""
@@ -109,6 +155,10 @@ class HostResolver:
             return
         pending = self._pending.get(host)
         if pending is None:
+            if not is_valid_hostname(host) or not self._budget.take():
+                self.refused += 1
+                then(None)
+                return
             pending = self._pending[host] = _Pending()
             task = asyncio.get_running_loop().create_task(self._resolve(host))
             self._tasks.add(task)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from ivr.net.resolver import HostResolver, is_ip_literal
+from ivr.net.resolver import HostResolver, is_ip_literal, is_valid_hostname
 
 
 class Dns:
@@ -107,5 +107,59 @@ def test_the_system_resolver_is_asked_through_the_loop() -> None:
     async def scenario() -> None:
         resolver = HostResolver()
         assert await resolver.resolve(("localhost", 5060)) == ("127.0.0.1", 5060)
+
+    asyncio.run(scenario())
+
+
+def test_only_valid_host_names_are_looked_up() -> None:
+    assert is_valid_hostname("pbx.example.com") and is_valid_hostname("localhost")
+    assert is_valid_hostname("a-b.example.") and is_valid_hostname("x" * 63 + ".example")
+    for bad in (
+        "127.0.0.1%n%n%n%n",  # a format string
+        "a" * 64 + ".example",  # a label over 63 characters
+        ".".join(["abcdefgh"] * 29),  # 260 characters
+        "-pbx.example",
+        "pbx-.example",
+        "pbx..example",
+        "pbx_1.example",
+        "pbx.example\n",
+        "p\u00e4x.example",  # not ASCII: an IDN must come as its A-label
+        "256.1.2.3",  # numeric last label: an address written wrong, not a name
+        "",
+        ".",
+    ):
+        assert not is_valid_hostname(bad), bad
+
+
+def test_a_name_from_the_wire_that_is_not_a_host_name_is_never_looked_up() -> None:
+    async def scenario() -> None:
+        dns = Dns()
+        resolver = HostResolver(dns.lookup, clock=Clock())
+        results: list[object] = []
+        resolver.when_resolved(("127.0.0.1%n%n%n%n", 5060), results.append)
+        assert await resolver.resolve(("a" * 64 + ".example", 5060)) is None
+        await asyncio.sleep(0)
+        assert dns.asked == [] and results == []
+        assert resolver.refused == 2 and resolver.dropped == 1
+
+    asyncio.run(scenario())
+
+
+def test_new_lookups_share_a_budget_and_cached_names_do_not_spend_it() -> None:
+    async def scenario() -> None:
+        dns, clock = Dns(), Clock()
+        resolver = HostResolver(dns.lookup, clock=clock, lookups_per_second=1, lookup_burst=2)
+        for name in ("one.example", "two.example", "three.example"):
+            resolver.when_resolved((name, 5060), lambda a: None)
+        await asyncio.sleep(0)
+        assert dns.asked == ["one.example", "two.example"] and resolver.refused == 1
+        dns.answers["one.example"].set_result("10.0.0.1")
+        await asyncio.sleep(0)
+        assert await resolver.resolve(("one.example", 5062)) == ("10.0.0.1", 5062)  # no lookup
+        clock.now += 1.0  # one more token
+        resolver.when_resolved(("three.example", 5060), lambda a: None)
+        await asyncio.sleep(0)
+        assert dns.asked == ["one.example", "two.example", "three.example"]
+        resolver.close()
 
     asyncio.run(scenario())
