@@ -22,6 +22,7 @@ from ivr.logs import configure_logging, get_logger
 from ivr.net import event_loop, realtime
 from ivr.net.event_loop import LOOP_KINDS
 from ivr.ops.stall_watch import StallWatch
+from ivr.sip.ratelimit import PUBLIC_SOURCE_RATE, source_rate_for
 
 if TYPE_CHECKING:
     from aiohttp.web import AppRunner
@@ -121,9 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--source-rate",
         type=float,
-        default=0.0,
-        help="SIP messages per second one address may send (0: unlimited). Set it on a "
-        "public address; a PBX or trunk carrying many calls needs a few per call",
+        default=None,
+        help="SIP messages per second one address may send (0: unlimited). Default: "
+        f"{PUBLIC_SOURCE_RATE:g} when --host is not a loopback address, else unlimited; a PBX or "
+        "trunk carrying many calls needs a few per call",
     )
     serve.add_argument("--source-burst", type=float, default=200.0, help="burst allowed above --source-rate")
     serve.add_argument("--http-port", type=int, default=0, help="HTTP API and /metrics port (0: off)")
@@ -328,7 +330,7 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     config = EngineConfig(
         host=args.host, port=args.port, tcp=args.tcp, advertised_host=args.advertise,
         rtp_low=low, rtp_high=high, max_calls=args.max_calls, workers=workers,
-        source_rate=args.source_rate or None, source_burst=args.source_burst,
+        source_rate=source_rate_for(args.host, args.source_rate), source_burst=args.source_burst,
         inband_dtmf=args.inband_dtmf, answer_delay_header=args.answer_delay_header,
     )  # fmt: skip
     models = ModelRegistry(zero_dither=args.no_dither)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ivr.sip.message import SipRequest, parse_message
-from ivr.sip.ratelimit import RateLimiter, is_scanner, is_scanner_request
+from ivr.sip.ratelimit import PUBLIC_SOURCE_RATE, RateLimiter, is_scanner, is_scanner_request, source_rate_for
 from tests.server import ivr_server
 from tests.sipp_runner import SIPP_DIR, run_sipp, start_sipp
 
@@ -43,6 +43,16 @@ def test_token_bucket_per_source() -> None:
     assert limiter.allow("b", 0.0), "another source has its own bucket"
     assert limiter.allow("a", 0.1) and not limiter.allow("a", 0.1)  # 10/s refills one in 0.1 s
     assert limiter.refused == 2
+
+
+def test_a_public_bind_is_rate_limited_unless_the_operator_says_otherwise() -> None:
+    for public in ("0.0.0.0", "192.0.2.10", "::", "2001:db8::1", "ivr.example.com"):
+        assert source_rate_for(public, None) == PUBLIC_SOURCE_RATE, public
+    for local in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
+        assert source_rate_for(local, None) is None, local
+    assert source_rate_for("0.0.0.0", 0.0) is None  # --source-rate 0: unlimited, on purpose
+    assert source_rate_for("0.0.0.0", 500.0) == 500.0
+    assert source_rate_for("127.0.0.1", 20.0) == 20.0
 
 
 def test_scanner_user_agents_are_recognised() -> None:

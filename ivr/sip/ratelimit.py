@@ -7,10 +7,33 @@ dropped (and counted) before any parsing work, and everyone else is served as be
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
 from ivr.sip.message import SipRequest
+
+# SIP messages per second one address may send when the server listens on a public address and
+# the operator set no rate: well above a phone (a few per call) and a small PBX, low enough that
+# a flood from one address is cut before it is parsed. A trunk carrying more sets its own rate.
+PUBLIC_SOURCE_RATE = 100.0
+
+
+def source_rate_for(bind_host: str, given: float | None) -> float | None:
+    """The per-source rate to enforce: ``given`` when the operator chose one (0: unlimited), else
+    ``PUBLIC_SOURCE_RATE`` unless the server listens on loopback only, where every sender is local."""
+    if given is not None:
+        return given or None
+    return None if _is_loopback(bind_host) else PUBLIC_SOURCE_RATE
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may stand for any address
 
 
 @dataclass
