@@ -83,6 +83,7 @@ class _Leg:
     confirmed: asyncio.Event = field(default_factory=asyncio.Event)
     answered: asyncio.Future[bytes] | None = None
     ended_reason: str | None = None  # set when the far end hung up before a Call was attached
+    source: str | None = None  # the address an inbound INVITE came from: names in its SDP are its
 
 
 class Engine:
@@ -325,7 +326,7 @@ class Engine:
             self._act(lambda now: ua.reject(call_id, 503, now, "No media ports"))
             return
         media = MediaStream("PCMU", DTMF_PAYLOAD_TYPE, None, inband_dtmf=self._wants_inband(negotiated))
-        leg = _Leg(call_id, rtp, media, sdp, task=asyncio.current_task())
+        leg = _Leg(call_id, rtp, media, sdp, task=asyncio.current_task(), source=event.remote_addr[0])
         self._legs[call_id] = leg
         if negotiated is not None:
             self._apply(leg, negotiated)
@@ -421,7 +422,7 @@ class Engine:
                 if media.remote is None:  # unless a re-INVITE moved the media meanwhile
                     media.set_remote(address, media.codec, media.dtmf_pt, media.direction)
 
-            self.endpoint.resolver.when_resolved(given, resolved)
+            self.endpoint.resolver.when_resolved(given, resolved, source=leg.source)
 
     def _attach_call(self, leg: _Leg, info: CallInfo) -> Call:
         # By call id, not by leg: a closure over the leg would tie Call and _Leg into a reference

@@ -9,9 +9,10 @@ SIP transaction times out as it would for a host that does not answer.
 
 Names come from the wire (Contacts, SDP ``c=`` lines), so what an attacker writes there must not
 turn into DNS traffic: a name is looked up only if it is a valid host name (RFC 1123 labels and
-length limits), and new lookups share a budget (``lookups_per_second``, with a burst), so that a
-flood of made-up names costs neither the DNS server nor the resolver pool. A refused name is
-treated as one that does not resolve.
+length limits), and new lookups come out of budgets: one per source that named them (the address
+a caller's INVITE came from: ``source_lookups_per_second``) and one for the whole process
+(``lookups_per_second``), so that one sender's flood of made-up names neither reaches the DNS
+server nor spends what other callers need. A refused name is treated as one that does not resolve.
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ class HostResolver:
         max_waiting: int = 1000,
         lookups_per_second: float = 20.0,
         lookup_burst: float = 50.0,
+        source_lookups_per_second: float = 1.0,
+        source_lookup_burst: float = 5.0,
+        max_sources: int = 10_000,
     ) -> None:
         self._lookup = lookup or self._getaddrinfo
         self._family = family
@@ -105,6 +109,9 @@ class HostResolver:
         self._pending: dict[str, _Pending] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._budget = LookupBudget(lookups_per_second, lookup_burst, clock)
+        self._source_budget = (source_lookups_per_second, source_lookup_burst)
+        self._sources: dict[str, LookupBudget] = {}  # oldest first, at most max_sources
+        self._max_sources = max_sources
         self.dropped = 0  # sends given up: the name did not resolve, or too much was waiting
         self.refused = 0  # names never looked up: not a valid host name, or over the budget
 
@@ -118,8 +125,10 @@ class HostResolver:
             return cached[0], port
         return None
 
-    def when_resolved(self, addr: Address, deliver: Deliver) -> None:
-        """Call ``deliver`` with the resolved address once known; drop it if the name fails."""
+    def when_resolved(self, addr: Address, deliver: Deliver, source: str | None = None) -> None:
+        """Call ``deliver`` with the resolved address once known; drop it if the name fails.
+
+        ``source``: the address of whoever wrote the name (its lookups spend that source's budget)."""
 
         def then(resolved: Address | None) -> None:
             if resolved is None:
@@ -127,9 +136,9 @@ class HostResolver:
             else:
                 deliver(resolved)
 
-        self._wait(addr, then)
+        self._wait(addr, then, source)
 
-    async def resolve(self, addr: Address) -> Address | None:
+    async def resolve(self, addr: Address, source: str | None = None) -> Address | None:
         """The resolved address, waiting for the lookup if need be (None if the name fails)."""
         known = self.address_now(addr)
         if known is not None:
@@ -140,10 +149,10 @@ class HostResolver:
             if not future.done():
                 future.set_result(resolved)
 
-        self._wait(addr, then)
+        self._wait(addr, then, source)
         return await future
 
-    def _wait(self, addr: Address, then: Callable[[Address | None], None]) -> None:
+    def _wait(self, addr: Address, then: Callable[[Address | None], None], source: str | None) -> None:
         known = self.address_now(addr)
         if known is not None:
             then(known)
@@ -155,7 +164,7 @@ class HostResolver:
             return
         pending = self._pending.get(host)
         if pending is None:
-            if not is_valid_hostname(host) or not self._budget.take():
+            if not is_valid_hostname(host) or not self._may_look_up(source):
                 self.refused += 1
                 then(None)
                 return
@@ -167,6 +176,18 @@ class HostResolver:
             then(None)  # a name that takes long to resolve must not pile up memory
             return
         pending.waiting.append((port, then))
+
+    def _may_look_up(self, source: str | None) -> bool:
+        if source is not None:
+            budget = self._sources.pop(source, None)
+            if budget is None:
+                budget = LookupBudget(*self._source_budget, self._clock)
+                if len(self._sources) >= self._max_sources:
+                    del self._sources[next(iter(self._sources))]  # the longest unheard-of source
+            self._sources[source] = budget  # now the most recent
+            if not budget.take():
+                return False
+        return self._budget.take()
 
     def close(self) -> None:
         for task in self._tasks:

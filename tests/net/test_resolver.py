@@ -163,3 +163,34 @@ def test_new_lookups_share_a_budget_and_cached_names_do_not_spend_it() -> None:
         resolver.close()
 
     asyncio.run(scenario())
+
+
+def test_one_source_spends_its_own_budget_not_the_other_callers() -> None:
+    async def scenario() -> None:
+        dns, clock = Dns(), Clock()
+        resolver = HostResolver(dns.lookup, clock=clock, source_lookups_per_second=1, source_lookup_burst=2)
+        for n in range(5):  # one sender names five new hosts at once: two are looked up
+            resolver.when_resolved((f"made-up-{n}.example", 5060), lambda a: None, source="198.51.100.9")
+        resolver.when_resolved(("pbx.example", 5060), lambda a: None, source="192.0.2.1")
+        await asyncio.sleep(0)
+        assert dns.asked == ["made-up-0.example", "made-up-1.example", "pbx.example"]
+        assert resolver.refused == 3
+        resolver.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_sources_remembered_are_bounded() -> None:
+    async def scenario() -> None:
+        dns = Dns()
+        resolver = HostResolver(dns.lookup, clock=Clock(), source_lookup_burst=1, max_sources=2)
+        for source in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+            resolver.when_resolved((f"host-{source[-1]}.example", 5060), lambda a: None, source=source)
+        # 10.0.0.1 was forgotten (the oldest): it starts again with a full budget.
+        resolver.when_resolved(("again.example", 5060), lambda a: None, source="10.0.0.1")
+        resolver.when_resolved(("more.example", 5060), lambda a: None, source="10.0.0.3")
+        await asyncio.sleep(0)
+        assert dns.asked == ["host-1.example", "host-2.example", "host-3.example", "again.example"]
+        resolver.close()
+
+    asyncio.run(scenario())
