@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--rtp-ports", type=_port_range, default=(20000, 30000), metavar="LOW-HIGH")
     serve.add_argument("--max-calls", type=int, default=None, help="answer 503 beyond this many calls")
     serve.add_argument(
+        "--max-calls-per-source",
+        type=int,
+        default=None,
+        help="answer 503 to an address that already holds this many calls (default: no limit; "
+        "a trunk or PBX carries many calls from one address)",
+    )
+    serve.add_argument(
         "--register",
         default=None,
         metavar="SIP-URI",
@@ -330,6 +337,7 @@ async def _serve(args: argparse.Namespace, workers: WorkerSet | None = None) -> 
     config = EngineConfig(
         host=args.host, port=args.port, tcp=args.tcp, advertised_host=args.advertise,
         rtp_low=low, rtp_high=high, max_calls=args.max_calls, workers=workers,
+        max_calls_per_source=args.max_calls_per_source,
         source_rate=source_rate_for(args.host, args.source_rate), source_burst=args.source_burst,
         inband_dtmf=args.inband_dtmf, answer_delay_header=args.answer_delay_header,
     )  # fmt: skip

@@ -26,6 +26,31 @@ def options(port: int, user_agent: str = "softphone", source: str = "127.0.0.1")
     ).encode()
 
 
+def invite(port: int, source: str, call_id: str) -> bytes:
+    sdp = (
+        f"v=0\r\no=- 1 1 IN IP4 {source}\r\ns=-\r\nc=IN IP4 {source}\r\nt=0 0\r\n"
+        "m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+    )
+    return (
+        f"INVITE sip:100@127.0.0.1:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {source}:5999;rport;branch=z9hG4bK{call_id}\r\n"
+        f"From: <sip:caller@{source}>;tag=1\r\nTo: <sip:100@127.0.0.1>\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+        f"Contact: <sip:caller@{source}:5999>\r\nContent-Type: application/sdp\r\n"
+        f"Content-Length: {len(sdp)}\r\n\r\n{sdp}"
+    ).encode()
+
+
+def final_status(sock: socket.socket, call_id: str, timeout: float = 3.0) -> int:
+    """The first final (>= 200) response for ``call_id`` that ``sock`` receives."""
+    sock.settimeout(timeout)
+    while True:
+        response = parse_message(sock.recv(65536))
+        if not isinstance(response, SipRequest) and response.headers.get("Call-ID") == call_id:
+            if response.status >= 200:
+                return response.status
+
+
 def answers(sock: socket.socket, timeout: float = 0.3) -> int:
     sock.settimeout(timeout)
     count = 0
@@ -118,6 +143,23 @@ def test_a_flooding_source_is_throttled_others_are_served(tmp_path: Path) -> Non
 
 
 @pytest.mark.sipp
+def test_an_address_may_hold_only_so_many_calls_others_still_get_through(tmp_path: Path) -> None:
+    with ivr_server(tmp_path, "--max-calls-per-source", "1", rtp_base=30400) as server:
+        port = server.address[1]
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other,
+        ):
+            busy.bind(("127.0.0.2", 0))
+            other.bind(("127.0.0.3", 0))
+            busy.sendto(invite(port, "127.0.0.2", "per-source-1"), ("127.0.0.1", port))
+            assert final_status(busy, "per-source-1") == 200
+            busy.sendto(invite(port, "127.0.0.2", "per-source-2"), ("127.0.0.1", port))
+            assert final_status(busy, "per-source-2") == 503  # the address already holds one
+            other.sendto(invite(port, "127.0.0.3", "per-source-3"), ("127.0.0.1", port))
+            assert final_status(other, "per-source-3") == 200
+
+
 def test_sigterm_drains_running_calls_and_refuses_new_ones(tmp_path: Path) -> None:
     with ivr_server(tmp_path, "--drain-timeout", "8", rtp_base=30000) as server:
         target = f"127.0.0.1:{server.address[1]}"

@@ -60,6 +60,7 @@ class EngineConfig:
     # that is exactly the trunks that send keys as tones. "always" and "never" force it.
     inband_dtmf: str = "auto"
     max_calls: int | None = None
+    max_calls_per_source: int | None = None  # calls one address may hold at once (None: any)
     workers: WorkerSet | None = None  # set in each worker process when running several
     # SIP datagrams per second (and burst) one source address may send; None: unlimited.
     source_rate: float | None = None
@@ -115,6 +116,7 @@ class Engine:
         self._ports = RtpPortAllocator(c.host, low, high, poller)
         ua_config = UserAgentConfig(
             host=self.advertised_host, port=c.port, user=c.user, max_calls=c.max_calls,
+            max_calls_per_source=c.max_calls_per_source,
             call_id_factory=new_call_id if c.workers is None else c.workers.new_call_id,
         )  # fmt: skip
         self._endpoint = SipEndpoint(UserAgent(ua_config), self._on_event)

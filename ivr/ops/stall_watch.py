@@ -131,7 +131,9 @@ class StallWatch:
             kernel = {}
             if stall.kernel is not None:
                 kernel = {"thread_state": stall.kernel.state, "waiting_in": stall.kernel.waiting_in}
-            self._log.warning("event loop stalled", after_ms=after_ms, where=where, others=stall.others, **kernel)
+            self._log.warning(
+                "event loop stalled", after_ms=after_ms, where=where, others=stall.others, **kernel
+            )
             return
         spent = stall.spent.as_ms() if stall.spent is not None else {}
         # "spent" covers noticed -> over (the part past the threshold), not the whole stall.

@@ -67,6 +67,9 @@ class UserAgentConfig:
     t2: float = 4.0
     t4: float = 5.0
     max_calls: int | None = None
+    # Calls one source address may hold at once (a scanner or a runaway PBX must not take every
+    # line); None: no limit. A trunk that carries many calls from one address needs a high one.
+    max_calls_per_source: int | None = None
     # Credentials for 401/407 on INVITE (§22.2); REGISTER takes its own.
     auth_username: str | None = None
     auth_password: str | None = None

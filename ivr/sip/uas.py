@@ -141,6 +141,11 @@ class UasMixin(CoreBase):
         if self.closing or (self.config.max_calls is not None and len(self._calls) >= self.config.max_calls):
             self._respond(tx, 503, now, extra=[("Retry-After", "5")])
             return
+        if self._source_is_full(addr):
+            self._respond(
+                tx, 503, now, reason="Too Many Calls From This Address", extra=[("Retry-After", "5")]
+            )
+            return
         if call_id in self._calls:
             self._respond(tx, 482, now)  # an INVITE for a Call-ID we already hold, not matching it
             return
@@ -156,6 +161,13 @@ class UasMixin(CoreBase):
             call.flow = addr
         self._calls[call_id] = call
         self._emit(IncomingCall(call_id, request, request.body or None, addr))
+
+    def _source_is_full(self, addr: Addr) -> bool:
+        limit = self.config.max_calls_per_source
+        if limit is None:
+            return False
+        held = sum(1 for call in self._calls.values() if call.uas and call.remote_addr[0] == addr[0])
+        return held >= limit
 
     def _on_cancel(self, request: SipRequest, tx: ServerTransaction, now: float) -> None:
         """§9.2: 200 to the CANCEL, then 487 to the INVITE if it has no final response yet."""

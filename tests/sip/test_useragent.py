@@ -534,6 +534,18 @@ def test_max_calls_gives_503() -> None:
     assert ua.active_calls == 1
 
 
+def test_calls_per_source_are_limited_and_other_sources_still_get_through() -> None:
+    ua = make_ua(5060, max_calls_per_source=1)
+    ua.receive_datagram(raw("INVITE", branch="z9hG4bK-1", call_id="c1"), PEER, 0.0)
+    ua.receive_datagram(raw("INVITE", branch="z9hG4bK-2", call_id="c2"), PEER, 0.0)  # same address
+    ua.receive_datagram(raw("INVITE", branch="z9hG4bK-3", call_id="c3"), ("10.0.0.10", 5062), 0.0)
+    sent = responses(ua)
+    assert [r.status for r, _ in sent] == [100, 100, 503, 100]
+    assert sent[2][0].reason == "Too Many Calls From This Address"
+    assert sent[2][0].headers.get("Retry-After") == "5"
+    assert ua.active_calls == 2
+
+
 # --- registration (RFC 3261 §10, §22) --------------------------------------------------------
 
 
