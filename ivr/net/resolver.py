@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ivr.logs import get_logger
+from ivr.sip.ratelimit import RateLimiter
 
 Address = tuple[str, int]
 Lookup = Callable[[str], Awaitable[str]]
@@ -55,26 +56,6 @@ def is_valid_hostname(host: str) -> bool:
         return False
     labels = name.split(".")
     return all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
-
-
-class LookupBudget:
-    """A token bucket of new lookups: ``rate`` a second on average, ``burst`` at once."""
-
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
-        self._rate = rate
-        self._burst = burst
-        self._clock = clock
-        self._tokens = burst
-        self._at = clock()
-
-    def take(self) -> bool:
-        now = self._clock()
-        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
-        self._at = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
 
 
 @dataclass
@@ -108,10 +89,12 @@ class HostResolver:
         self._cache: dict[str, tuple[str | None, float]] = {}  # name -> (address or None, expires)
         self._pending: dict[str, _Pending] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._budget = LookupBudget(lookups_per_second, lookup_burst, clock)
-        self._source_budget = (source_lookups_per_second, source_lookup_burst)
-        self._sources: dict[str, LookupBudget] = {}  # oldest first, at most max_sources
-        self._max_sources = max_sources
+        # The same token buckets as the per-source SIP limit: one bucket for the whole process,
+        # one per sender (bounded: full buckets are forgotten first).
+        self._budget = RateLimiter(lookups_per_second, lookup_burst, max_keys=1)
+        self._source_budget = RateLimiter(
+            source_lookups_per_second, source_lookup_burst, max_keys=max_sources
+        )
         self.dropped = 0  # sends given up: the name did not resolve, or too much was waiting
         self.refused = 0  # names never looked up: not a valid host name, or over the budget
 
@@ -178,16 +161,10 @@ class HostResolver:
         pending.waiting.append((port, then))
 
     def _may_look_up(self, source: str | None) -> bool:
-        if source is not None:
-            budget = self._sources.pop(source, None)
-            if budget is None:
-                budget = LookupBudget(*self._source_budget, self._clock)
-                if len(self._sources) >= self._max_sources:
-                    del self._sources[next(iter(self._sources))]  # the longest unheard-of source
-            self._sources[source] = budget  # now the most recent
-            if not budget.take():
-                return False
-        return self._budget.take()
+        now = self._clock()
+        if source is not None and not self._source_budget.allow(source, now):
+            return False
+        return self._budget.allow("", now)
 
     def close(self) -> None:
         for task in self._tasks:

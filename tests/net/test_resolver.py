@@ -186,7 +186,7 @@ def test_the_sources_remembered_are_bounded() -> None:
         resolver = HostResolver(dns.lookup, clock=Clock(), source_lookup_burst=1, max_sources=2)
         for source in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
             resolver.when_resolved((f"host-{source[-1]}.example", 5060), lambda a: None, source=source)
-        # 10.0.0.1 was forgotten (the oldest): it starts again with a full budget.
+        # The table was full when 10.0.0.3 came, so 10.0.0.1 was forgotten: it starts again full.
         resolver.when_resolved(("again.example", 5060), lambda a: None, source="10.0.0.1")
         resolver.when_resolved(("more.example", 5060), lambda a: None, source="10.0.0.3")
         await asyncio.sleep(0)
